@@ -1,0 +1,58 @@
+"""Tenant API keys: created once, shown once, stored as a SHA-256 digest.
+
+A key reads ``gar_<prefix>_<secret>``. The prefix is stored in clear so a
+lookup is one index probe; the secret is 32 random bytes, so a fast digest is
+enough (unlike passwords, nothing here can be guessed by brute force).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+import uuid
+
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from adapters.postgres.database import raw_connection
+
+_KEY_PREFIX = "gar_"
+
+
+def _digest(key: str) -> str:
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+class PostgresApiKeys:
+    def __init__(self, engine: AsyncEngine) -> None:
+        self._engine = engine
+
+    async def resolve(self, key: str) -> str | None:
+        """Return the tenant id of an active key, or None for an unknown or revoked one."""
+        parts = key.split("_")
+        if len(parts) != 3 or f"{parts[0]}_" != _KEY_PREFIX:
+            return None
+        async with raw_connection(self._engine) as conn:
+            row = await conn.fetchrow(
+                "SELECT tenant_id, key_hash FROM api_key WHERE prefix = $1 AND revoked_at IS NULL",
+                parts[1],
+            )
+        if row is None or not hmac.compare_digest(row["key_hash"], _digest(key)):
+            return None
+        return str(row["tenant_id"])
+
+    async def create_tenant_with_key(self, name: str) -> tuple[str, str]:
+        """Create a tenant and its first API key; return (tenant id, key in clear)."""
+        tenant_id = uuid.uuid4()
+        prefix = secrets.token_hex(4)
+        key = f"{_KEY_PREFIX}{prefix}_{secrets.token_urlsafe(32).replace('_', '-')}"
+        async with raw_connection(self._engine) as conn, conn.transaction():
+            await conn.execute("INSERT INTO tenant (id, name) VALUES ($1, $2)", tenant_id, name)
+            await conn.execute(
+                "INSERT INTO api_key (id, tenant_id, prefix, key_hash) VALUES ($1, $2, $3, $4)",
+                uuid.uuid4(),
+                tenant_id,
+                prefix,
+                _digest(key),
+            )
+        return str(tenant_id), key

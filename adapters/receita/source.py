@@ -1,0 +1,118 @@
+"""Resolve an ingestion source to local files, and find its municipality table.
+
+A source is a folder on disk, an http(s) URL of a month (a folder listing,
+a WebDAV share or a zip) or ``latest``, which picks the newest ``YYYY-MM``
+folder under the configured base URL.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from pathlib import Path
+
+import httpx
+import structlog
+
+from adapters.receita.files import discover
+from adapters.receita.municipalities import fetch_municipality_table
+from adapters.receita.remote import download_dump, resolve_latest
+from application.ingestion import IngestionError, LocalDump, MunicipalityMap
+from domain.municipality import RECEITA_ONLY_MUNICIPALITIES
+
+log = structlog.get_logger(__name__)
+
+_MONTH = re.compile(r"(20[0-9]{2})-(0[1-9]|1[0-2])")
+
+#: File names under which the Tesouro Nacional publishes its municipality table
+#: (it was renamed from TABMUN.CSV to tabmun.csv in 2025).
+_TABLE_NAMES = {"tabmun.csv"}
+
+
+class ReceitaDumpSource:
+    """The ``DumpSource`` port: folders as they are, URLs downloaded under ``download_dir``."""
+
+    def __init__(
+        self, download_dir: Path, client: httpx.AsyncClient, latest_base_url: str | None
+    ) -> None:
+        self._download_dir = download_dir
+        self._client = client
+        self._latest_base_url = latest_base_url
+
+    async def fetch(self, source: str) -> LocalDump:
+        if source == "latest":
+            if not self._latest_base_url:
+                raise IngestionError(
+                    "'latest' needs CNPJ_DUMP_BASE_URL: set it to the URL that lists the "
+                    "monthly folders (YYYY-MM/) of the Receita Federal CNPJ open data"
+                )
+            source = await resolve_latest(self._latest_base_url, self._client)
+
+        if source.startswith(("http://", "https://")):
+            digest = hashlib.sha256(source.encode()).hexdigest()[:16]
+            root = self._download_dir / digest
+            await download_dump(source, root, self._client)
+            fingerprint_base = source
+        else:
+            root = Path(source).expanduser().resolve()
+            if not root.exists():
+                raise IngestionError(f"source {source} does not exist: give a folder or a URL")
+            fingerprint_base = str(root)
+
+        found = discover(root)
+        if not found.files:
+            raise IngestionError(f"no CNPJ dump files found in {source}")
+
+        fingerprint = hashlib.sha256(fingerprint_base.encode())
+        for dump_file in found.files:
+            stat = dump_file.path.stat()
+            fingerprint.update(f"{dump_file.name}:{dump_file.size}:{stat.st_mtime_ns}".encode())
+
+        month = _MONTH.search(source)
+        return LocalDump(
+            root=root if root.is_dir() else root.parent,
+            fingerprint=fingerprint.hexdigest(),
+            reference=month.group(0) if month else None,
+            files=found.files,
+            skipped=found.skipped,
+        )
+
+
+class TesouroMunicipalityTable:
+    """The ``MunicipalityTable`` port over the Tesouro Nacional's SIAFI municipality list.
+
+    The table comes from ``MUNICIPALITY_TABLE_URL`` when it is set, else from a
+    ``tabmun.csv`` shipped with the dump. Without either, only the codes that
+    Receita uses and the Tesouro lacks are known, and the run reports every
+    other municipality code as unmapped.
+    """
+
+    def __init__(self, location: str | None, client: httpx.AsyncClient) -> None:
+        self._location = location
+        self._client = client
+
+    async def load(self, dump: LocalDump) -> MunicipalityMap:
+        location = self._location or _table_in(dump.root)
+        if location is None:
+            log.warning(
+                "municipality_table_missing",
+                hint="set MUNICIPALITY_TABLE_URL to the Tesouro Nacional table of municipalities",
+            )
+            codes = {m.tom_code: m for m in RECEITA_ONLY_MUNICIPALITIES}
+            origin = "none"
+        else:
+            mapping = await fetch_municipality_table(location, self._client)
+            codes = dict(mapping.by_tom)
+            origin = location
+        return MunicipalityMap(
+            tom_to_ibge={tom: m.ibge_code for tom, m in codes.items()},
+            tom_to_uf={tom: m.uf for tom, m in codes.items()},
+            origin=origin,
+        )
+
+
+def _table_in(root: Path) -> str | None:
+    for path in sorted(root.rglob("*")):
+        if path.is_file() and path.name.lower() in _TABLE_NAMES:
+            return str(path)
+    return None

@@ -1,0 +1,42 @@
+"""Errors raised by domain rules.
+
+Each error carries a stable ``code`` for programs and a pt-BR ``detail`` for
+people; the HTTP layer turns them into problem+json without rewording.
+"""
+
+from __future__ import annotations
+
+
+class DomainError(Exception):
+    """Base of every rule violation that the caller can fix by changing its input."""
+
+    code = "domain_error"
+
+    def __init__(self, detail: str, *, field: str | None = None, code: str | None = None) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        self.field = field
+        if code is not None:
+            self.code = code
+
+
+class InvalidCnpj(DomainError):
+    """Raised when a CNPJ has the wrong shape or check digits."""
+
+    code = "invalid_cnpj"
+
+    def __init__(self, value: str, reason: str) -> None:
+        super().__init__(f"CNPJ inválido '{value}': {reason}.", field="cnpj")
+        self.value = value
+
+
+class InvalidSearch(DomainError):
+    """Raised when search criteria are malformed, inconsistent or name unknown codes."""
+
+    code = "invalid_search"
+
+
+class NotFound(DomainError):
+    """Raised when the requested resource does not exist (or belongs to another tenant)."""
+
+    code = "not_found"

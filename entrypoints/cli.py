@@ -1,0 +1,300 @@
+"""The ``garimpo`` command line: migrate, ingest, search, serve, and the demo that does it all."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import structlog
+
+from adapters.postgres.database import migrate, raw_connection
+from application.ingestion import IngestionError, summary_as_dict
+from domain.errors import DomainError
+from domain.ingestion import RunSummary
+from domain.search import PageRequest, PhoneRequirement, SearchCriteria
+from entrypoints.container import Container, build_container, provide
+from entrypoints.logging import configure_logging
+from entrypoints.progress import progress_for_terminal
+from entrypoints.settings import Settings, SettingsError, load_settings
+
+log = structlog.get_logger("garimpo.cli")
+
+#: Size of the month the demo generates when no source is given: big enough to
+#: search, small enough to load in seconds.
+DEMO_ESTABLISHMENTS = 20_000
+DEMO_SEED = 7
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="garimpo", description="Garimpo: B2B leads from the CNPJ registry.")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    commands.add_parser("migrate", help="apply the database migrations")
+
+    ingest = commands.add_parser("ingest", help="load a monthly CNPJ dump and make it live")
+    ingest.add_argument("source", help="folder, http(s) URL of a month, or 'latest'")
+    ingest.add_argument("--force", action="store_true",
+                        help="publish even if the month is much smaller than the live one")
+    ingest.add_argument("--fresh", action="store_true",
+                        help="start over instead of resuming an interrupted run of this source")
+    ingest.add_argument("--json", action="store_true", help="print the summary as JSON")
+
+    search = commands.add_parser("search", help="search pre-leads by CNAE, UF and municipality")
+    search.add_argument("--cnae", action="append", required=True, help="CNAE subclass; repeatable")
+    search.add_argument("--uf", help="state (SP, RJ, ...; EX for abroad)")
+    search.add_argument("--municipio", action="append", default=[], help="IBGE code; repeatable")
+    search.add_argument("--secondary", action="store_true", help="also match secondary CNAEs")
+    search.add_argument("--status", action="append", help="registration status (default ATIVA)")
+    search.add_argument("--has-phone", choices=[p.value for p in PhoneRequirement])
+    search.add_argument("--has-email", action="store_true")
+    search.add_argument("--exclude-shared", action="store_true",
+                        help="leave out contacts shared by many establishments (accountants)")
+    search.add_argument("--head-office-only", action="store_true")
+    search.add_argument("--page", type=int, default=1)
+    search.add_argument("--per-page", type=int, default=20)
+    search.add_argument("--json", action="store_true")
+
+    company = commands.add_parser("company", help="show one establishment by CNPJ")
+    company.add_argument("cnpj")
+
+    serve = commands.add_parser("serve", help="serve the HTTP API")
+    serve.add_argument("--host")
+    serve.add_argument("--port", type=int)
+
+    generate = commands.add_parser("generate-dump", help="write a synthetic month in Receita's format")
+    generate.add_argument("out", type=Path)
+    generate.add_argument("--establishments", type=int, default=DEMO_ESTABLISHMENTS)
+    generate.add_argument("--seed", type=int, default=DEMO_SEED)
+
+    quarantine = commands.add_parser("quarantine", help="list rows quarantined by the last run")
+    quarantine.add_argument("--run", help="run id (default: the latest run)")
+    quarantine.add_argument("--limit", type=int, default=50)
+
+    demo = commands.add_parser(
+        "demo", help="migrate, ingest (a synthetic month by default), print a search and serve"
+    )
+    demo.add_argument("source", nargs="?", help="folder, URL or 'latest'; default: synthetic data")
+    demo.add_argument("--no-serve", action="store_true", help="stop after the sample search")
+    demo.add_argument("--establishments", type=int, default=DEMO_ESTABLISHMENTS)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        settings = load_settings()
+    except SettingsError as error:
+        print(f"garimpo: configuração inválida: {error}", file=sys.stderr)
+        return 2
+    configure_logging(settings.log_format, settings.log_level)
+
+    if args.command == "generate-dump":
+        return _generate(args.out, args.establishments, args.seed)
+    if args.command == "serve":
+        from entrypoints.http.server import serve
+
+        return serve(settings, host=args.host, port=args.port)
+
+    try:
+        return asyncio.run(_run(args, settings))
+    except (IngestionError, DomainError, SettingsError) as error:
+        message = error.detail if isinstance(error, DomainError) else str(error)
+        print(f"garimpo: {message}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("garimpo: interrompido; 'garimpo ingest' retoma do último bloco salvo.", file=sys.stderr)
+        return 130
+
+
+async def _run(args: argparse.Namespace, settings: Settings) -> int:
+    container = build_container(settings)
+    database_url = container.database_url()
+    await asyncio.to_thread(migrate, database_url)
+    if args.command == "migrate":
+        print("migrações aplicadas")
+        return 0
+
+    await container.init_resources()
+    try:
+        if args.command == "ingest":
+            summary = await _ingest(container, args.source, force=args.force, fresh=args.fresh)
+            _print_summary(summary, as_json=args.json)
+            return 0
+        if args.command == "search":
+            return await _search(container, args)
+        if args.command == "company":
+            detail = await (await provide(container.get_company))(args.cnpj)
+            print(json.dumps(detail, ensure_ascii=False, indent=2))
+            return 0
+        if args.command == "quarantine":
+            return await _quarantine(container, args.run, args.limit)
+        if args.command == "demo":
+            return await _demo(container, settings, args)
+        raise AssertionError(f"unhandled command {args.command}")
+    finally:
+        await container.shutdown_resources()
+
+
+async def _ingest(container: Container, source: str, *, force: bool, fresh: bool) -> RunSummary:
+    use_case = await provide(container.ingest_month)
+    return await use_case(source, progress_for_terminal(), force=force, fresh=fresh)
+
+
+def _print_summary(summary: RunSummary, *, as_json: bool) -> None:
+    if as_json:
+        print(json.dumps(summary_as_dict(summary), ensure_ascii=False, indent=2))
+        return
+    print(f"Execução {summary.run_id}{' (retomada)' if summary.resumed else ''}: "
+          f"{summary.seconds:.1f} s")
+    print(f"{'arquivo':<60} {'lidas':>10} {'carregadas':>11} {'quarentena':>11} {'duplicadas':>11}")
+    for counts in [*summary.files, summary.totals()]:
+        print(f"{counts.name[-60:]:<60} {counts.rows_read:>10,} {counts.rows_loaded:>11,} "
+              f"{counts.rows_quarantined:>11,} {counts.rows_duplicate:>11,}")
+    if summary.unmapped_municipalities:
+        codes = ", ".join(summary.unmapped_municipalities[:20])
+        more = len(summary.unmapped_municipalities) - 20
+        print(f"Municípios sem código IBGE ({len(summary.unmapped_municipalities)}): {codes}"
+              f"{f' e mais {more}' if more > 0 else ''}. Configure MUNICIPALITY_TABLE_URL.")
+    if summary.skipped_files:
+        print(f"Arquivos ignorados (fora do leiaute do CNPJ): {', '.join(summary.skipped_files)}")
+
+
+async def _search(container: Container, args: argparse.Namespace) -> int:
+    criteria = SearchCriteria.create(
+        cnaes=args.cnae,
+        uf=args.uf,
+        municipalities=args.municipio,
+        registration_statuses=args.status,
+        include_secondary=args.secondary,
+        phone=PhoneRequirement(args.has_phone) if args.has_phone else None,
+        has_email=True if args.has_email else None,
+        exclude_shared_contacts=args.exclude_shared,
+        head_office_only=args.head_office_only,
+    )
+    page = PageRequest.create(args.page, args.per_page, container.settings().max_per_page)
+    result = await (await provide(container.search_preleads))(criteria, page)
+    if args.json:
+        print(json.dumps({"meta": _meta(result), "data": list(result.items)}, ensure_ascii=False, indent=2))
+    else:
+        _print_results(result)
+    return 0
+
+
+def _meta(result: Any) -> dict[str, int]:
+    return {
+        "page": result.page,
+        "per_page": result.per_page,
+        "total_items": result.total_items,
+        "total_pages": result.total_pages,
+    }
+
+
+def _print_results(result: Any) -> None:
+    print(f"{result.total_items:,} estabelecimento(s); página {result.page} de {max(result.total_pages, 1)}")
+    for item in result.items:
+        phones = ", ".join(p["number"] for p in item["phones"] if p["kind"] != "invalid") or "-"
+        email = item["email"]["address"] if item["email"] and item["email"]["valid"] else "-"
+        municipality = item["address"]["municipality"]["name"] or item["address"]["municipality"]["tom_code"]
+        name = item["trade_name"] or item["legal_name"] or "(sem nome)"
+        print(f"  {item['cnpj_formatted']}  {name[:40]:<40}  {municipality or '-'}/{item['address']['uf']}  "
+              f"tel: {phones}  e-mail: {email}")
+
+
+async def _quarantine(container: Container, run_id: str | None, limit: int) -> int:
+    async with raw_connection(await provide(container.engine)) as conn:
+        run = run_id or await conn.fetchval(
+            "SELECT id::text FROM ingestion.run ORDER BY started_at DESC LIMIT 1"
+        )
+        if run is None:
+            print("nenhuma execução de ingestão encontrada")
+            return 0
+        rows = await conn.fetch(
+            """
+            SELECT f.name, q.line, q.reason, q.detail, q.raw
+            FROM ingestion.quarantine q
+            JOIN ingestion.source_file f ON f.run_id = q.run_id AND f.id = q.file_id
+            WHERE q.run_id = $1::uuid ORDER BY q.id LIMIT $2
+            """,
+            run,
+            limit,
+        )
+    print(f"execução {run}: {len(rows)} linha(s) mostradas")
+    for row in rows:
+        print(f"  {row['name']}:{row['line']}  {row['reason']}  {row['detail'] or ''}")
+        print(f"    {row['raw'][:200]}")
+    return 0
+
+
+async def _demo(container: Container, settings: Settings, args: argparse.Namespace) -> int:
+    source = args.source
+    if source is None:
+        target = settings.var_dir / "synthetic" / f"{args.establishments}-{DEMO_SEED}"
+        if not target.exists():
+            _generate(target, args.establishments, DEMO_SEED)
+        print(
+            f"ATENÇÃO: nenhuma fonte informada; carregando um mês SINTÉTICO de "
+            f"{args.establishments:,} estabelecimentos gerado em {target}. "
+            "Os CNPJs, nomes e contatos são fictícios."
+        )
+        source = str(target)
+
+    summary = await _ingest(container, source, force=False, fresh=False)
+    _print_summary(summary, as_json=False)
+
+    api_keys = await provide(container.api_keys)
+    tenant_id, api_key = await api_keys.create_tenant_with_key("Tenant de demonstração")
+    print(f"\nTenant de demonstração: {tenant_id}\nChave de API (guarde-a, não será mostrada de novo): {api_key}")
+
+    await _print_sample_search(container)
+    if args.no_serve:
+        return 0
+
+    await container.shutdown_resources()
+    from entrypoints.http.server import serve_async
+
+    host, port = settings.http_host, settings.http_port
+    print(f"\nAPI em http://{host}:{port}  (documento OpenAPI em /v1/openapi.json)")
+    print(f"Exemplo: curl -s -H 'X-API-Key: {api_key}' -H 'Content-Type: application/json' "
+          f"-d '{{\"cnaes\": [\"...\"], \"uf\": \"SP\"}}' http://{host}:{port}/v1/preleads/search")
+    await serve_async(settings, host=host, port=port)
+    return 0
+
+
+async def _print_sample_search(container: Container) -> None:
+    """Search the most common CNAE of the most common municipality, so the demo finds something."""
+    async with raw_connection(await provide(container.engine)) as conn:
+        top = await conn.fetchrow(
+            """
+            SELECT cnae_primary, uf, ibge_code, count(*) AS n
+            FROM registry.establishment
+            WHERE registration_status = '02' AND cnae_primary IS NOT NULL
+            GROUP BY 1, 2, 3 ORDER BY n DESC, 1, 2, 3 LIMIT 1
+            """
+        )
+    if top is None:
+        print("\nNenhum estabelecimento ATIVO carregado; a busca de exemplo foi pulada.")
+        return
+    municipalities = [top["ibge_code"]] if top["ibge_code"] else []
+    criteria = SearchCriteria.create(cnaes=[top["cnae_primary"]], uf=top["uf"], municipalities=municipalities)
+    page = PageRequest.create(1, 10, 200)
+    result = await (await provide(container.search_preleads))(criteria, page)
+    print(f"\nBusca de exemplo: CNAE {top['cnae_primary']}, UF {top['uf']}"
+          f"{', município ' + top['ibge_code'] if top['ibge_code'] else ''}")
+    _print_results(result)
+
+
+def _generate(out: Path, establishments: int, seed: int) -> int:
+    from adapters.receita.synthetic import generate_month
+
+    month = generate_month(out, establishments, seed=seed)
+    print(f"mês sintético gerado em {out}: {month}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

