@@ -184,12 +184,14 @@ class IngestMonth:
         readers: ChunkReaderFactory,
         staging: RegistryStaging,
         chunk_bytes: int,
+        parallel_files: int = 2,
     ) -> None:
         self._source = source
         self._municipalities = municipalities
         self._readers = readers
         self._staging = staging
         self._chunk_bytes = chunk_bytes
+        self._parallel_files = max(1, parallel_files)
 
     async def __call__(
         self,
@@ -213,12 +215,20 @@ class IngestMonth:
             resumed = run is not None
             if run is None:
                 run = await self._staging.start_run(source, dump.fingerprint, self._chunk_bytes)
-            log.info("ingestion_started", run_id=run.run_id, source=source, resumed=resumed,
-                     files=len(dump.files), municipality_table=mapping.origin)
+            log.info(
+                "ingestion_started",
+                run_id=run.run_id,
+                source=source,
+                resumed=resumed,
+                files=len(dump.files),
+                municipality_table=mapping.origin,
+            )
             try:
                 summary = await self._load(run, dump, mapping, progress, source, resumed, force)
             except BaseException as error:
-                await asyncio.shield(self._staging.fail_run(run, f"{type(error).__name__}: {error}"))
+                await asyncio.shield(
+                    self._staging.fail_run(run, f"{type(error).__name__}: {error}")
+                )
                 raise
         finally:
             await self._staging.release_lock()
@@ -243,8 +253,20 @@ class IngestMonth:
         numbered.sort(key=lambda item: (LOAD_ORDER.index(item[1].kind), item[1].name))
 
         counts: dict[int, FileCounts] = {}
-        for file_id, dump_file in numbered:
+        lookups = [(i, f) for i, f in numbered if f.kind.is_lookup]
+        facts = [(i, f) for i, f in numbered if not f.kind.is_lookup]
+        for file_id, dump_file in lookups:
             counts[file_id] = await self._load_file(run, file_id, dump_file, mapping, progress)
+
+        # Fact files have no dependencies between them, so several load at once:
+        # while one file's chunk is in COPY, another file's next chunk is parsed.
+        slots = asyncio.Semaphore(self._parallel_files)
+
+        async def load(file_id: int, dump_file: Any) -> None:
+            async with slots:
+                counts[file_id] = await self._load_file(run, file_id, dump_file, mapping, progress)
+
+        await asyncio.gather(*(load(file_id, dump_file) for file_id, dump_file in facts))
 
         progress.phase("indexes")
         result = await self._staging.finalize(run)

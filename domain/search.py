@@ -30,7 +30,13 @@ IBGE_STATE_PREFIX = {
 UF_BY_IBGE_PREFIX = {prefix: uf for uf, prefix in IBGE_STATE_PREFIX.items()}
 
 #: Situação cadastral codes of the Estabelecimentos file.
-REGISTRATION_STATUS = {"01": "NULA", "02": "ATIVA", "03": "SUSPENSA", "04": "INAPTA", "08": "BAIXADA"}
+REGISTRATION_STATUS = {
+    "01": "NULA",
+    "02": "ATIVA",
+    "03": "SUSPENSA",
+    "04": "INAPTA",
+    "08": "BAIXADA",
+}
 #: Porte codes of the Empresas file (the layout PDF prints 1/2/03/05; the data has 00/01/03/05).
 COMPANY_SIZE = {"00": "NÃO INFORMADO", "01": "MICRO EMPRESA", "03": "EMPRESA DE PEQUENO PORTE",
                 "05": "DEMAIS"}  # fmt: skip
@@ -125,9 +131,7 @@ class SearchCriteria:
     ) -> SearchCriteria:
         """Validate raw values (as typed by a person) and build the criteria."""
         if not cnaes:
-            raise InvalidSearch(
-                "Informe ao menos um CNAE.", field="cnaes", code="missing_cnae"
-            )
+            raise InvalidSearch("Informe ao menos um CNAE.", field="cnaes", code="missing_cnae")
         if len(cnaes) > MAX_CNAES:
             raise InvalidSearch(
                 f"No máximo {MAX_CNAES} CNAEs por busca; foram informados {len(cnaes)}.",
@@ -226,9 +230,7 @@ class PageRequest:
     @classmethod
     def create(cls, page: int, per_page: int, max_per_page: int) -> PageRequest:
         if page < 1:
-            raise InvalidSearch(
-                "A página começa em 1.", field="page", code="invalid_page"
-            )
+            raise InvalidSearch("A página começa em 1.", field="page", code="invalid_page")
         if not 1 <= per_page <= max_per_page:
             raise InvalidSearch(
                 f"per_page deve estar entre 1 e {max_per_page}.",

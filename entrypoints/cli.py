@@ -31,17 +31,25 @@ DEMO_SEED = 7
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="garimpo", description="Garimpo: B2B leads from the CNPJ registry.")
+    parser = argparse.ArgumentParser(
+        prog="garimpo", description="Garimpo: B2B leads from the CNPJ registry."
+    )
     commands = parser.add_subparsers(dest="command", required=True)
 
     commands.add_parser("migrate", help="apply the database migrations")
 
     ingest = commands.add_parser("ingest", help="load a monthly CNPJ dump and make it live")
     ingest.add_argument("source", help="folder, http(s) URL of a month, or 'latest'")
-    ingest.add_argument("--force", action="store_true",
-                        help="publish even if the month is much smaller than the live one")
-    ingest.add_argument("--fresh", action="store_true",
-                        help="start over instead of resuming an interrupted run of this source")
+    ingest.add_argument(
+        "--force",
+        action="store_true",
+        help="publish even if the month is much smaller than the live one",
+    )
+    ingest.add_argument(
+        "--fresh",
+        action="store_true",
+        help="start over instead of resuming an interrupted run of this source",
+    )
     ingest.add_argument("--json", action="store_true", help="print the summary as JSON")
 
     search = commands.add_parser("search", help="search pre-leads by CNAE, UF and municipality")
@@ -52,8 +60,11 @@ def _parser() -> argparse.ArgumentParser:
     search.add_argument("--status", action="append", help="registration status (default ATIVA)")
     search.add_argument("--has-phone", choices=[p.value for p in PhoneRequirement])
     search.add_argument("--has-email", action="store_true")
-    search.add_argument("--exclude-shared", action="store_true",
-                        help="leave out contacts shared by many establishments (accountants)")
+    search.add_argument(
+        "--exclude-shared",
+        action="store_true",
+        help="leave out contacts shared by many establishments (accountants)",
+    )
     search.add_argument("--head-office-only", action="store_true")
     search.add_argument("--page", type=int, default=1)
     search.add_argument("--per-page", type=int, default=20)
@@ -66,7 +77,9 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--host")
     serve.add_argument("--port", type=int)
 
-    generate = commands.add_parser("generate-dump", help="write a synthetic month in Receita's format")
+    generate = commands.add_parser(
+        "generate-dump", help="write a synthetic month in Receita's format"
+    )
     generate.add_argument("out", type=Path)
     generate.add_argument("--establishments", type=int, default=DEMO_ESTABLISHMENTS)
     generate.add_argument("--seed", type=int, default=DEMO_SEED)
@@ -107,7 +120,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"garimpo: {message}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
-        print("garimpo: interrompido; 'garimpo ingest' retoma do último bloco salvo.", file=sys.stderr)
+        print(
+            "garimpo: interrompido; 'garimpo ingest' retoma do último bloco salvo.", file=sys.stderr
+        )
         return 130
 
 
@@ -149,17 +164,23 @@ def _print_summary(summary: RunSummary, *, as_json: bool) -> None:
     if as_json:
         print(json.dumps(summary_as_dict(summary), ensure_ascii=False, indent=2))
         return
-    print(f"Execução {summary.run_id}{' (retomada)' if summary.resumed else ''}: "
-          f"{summary.seconds:.1f} s")
+    print(
+        f"Execução {summary.run_id}{' (retomada)' if summary.resumed else ''}: "
+        f"{summary.seconds:.1f} s"
+    )
     print(f"{'arquivo':<60} {'lidas':>10} {'carregadas':>11} {'quarentena':>11} {'duplicadas':>11}")
     for counts in [*summary.files, summary.totals()]:
-        print(f"{counts.name[-60:]:<60} {counts.rows_read:>10,} {counts.rows_loaded:>11,} "
-              f"{counts.rows_quarantined:>11,} {counts.rows_duplicate:>11,}")
+        print(
+            f"{counts.name[-60:]:<60} {counts.rows_read:>10,} {counts.rows_loaded:>11,} "
+            f"{counts.rows_quarantined:>11,} {counts.rows_duplicate:>11,}"
+        )
     if summary.unmapped_municipalities:
         codes = ", ".join(summary.unmapped_municipalities[:20])
         more = len(summary.unmapped_municipalities) - 20
-        print(f"Municípios sem código IBGE ({len(summary.unmapped_municipalities)}): {codes}"
-              f"{f' e mais {more}' if more > 0 else ''}. Configure MUNICIPALITY_TABLE_URL.")
+        print(
+            f"Municípios sem código IBGE ({len(summary.unmapped_municipalities)}): {codes}"
+            f"{f' e mais {more}' if more > 0 else ''}. Configure MUNICIPALITY_TABLE_URL."
+        )
     if summary.skipped_files:
         print(f"Arquivos ignorados (fora do leiaute do CNPJ): {', '.join(summary.skipped_files)}")
 
@@ -179,7 +200,11 @@ async def _search(container: Container, args: argparse.Namespace) -> int:
     page = PageRequest.create(args.page, args.per_page, container.settings().max_per_page)
     result = await (await provide(container.search_preleads))(criteria, page)
     if args.json:
-        print(json.dumps({"meta": _meta(result), "data": list(result.items)}, ensure_ascii=False, indent=2))
+        print(
+            json.dumps(
+                {"meta": _meta(result), "data": list(result.items)}, ensure_ascii=False, indent=2
+            )
+        )
     else:
         _print_results(result)
     return 0
@@ -195,14 +220,20 @@ def _meta(result: Any) -> dict[str, int]:
 
 
 def _print_results(result: Any) -> None:
-    print(f"{result.total_items:,} estabelecimento(s); página {result.page} de {max(result.total_pages, 1)}")
+    print(
+        f"{result.total_items:,} estabelecimento(s); página {result.page} de {max(result.total_pages, 1)}"
+    )
     for item in result.items:
         phones = ", ".join(p["number"] for p in item["phones"] if p["kind"] != "invalid") or "-"
         email = item["email"]["address"] if item["email"] and item["email"]["valid"] else "-"
-        municipality = item["address"]["municipality"]["name"] or item["address"]["municipality"]["tom_code"]
+        municipality = (
+            item["address"]["municipality"]["name"] or item["address"]["municipality"]["tom_code"]
+        )
         name = item["trade_name"] or item["legal_name"] or "(sem nome)"
-        print(f"  {item['cnpj_formatted']}  {name[:40]:<40}  {municipality or '-'}/{item['address']['uf']}  "
-              f"tel: {phones}  e-mail: {email}")
+        print(
+            f"  {item['cnpj_formatted']}  {name[:40]:<40}  {municipality or '-'}/{item['address']['uf']}  "
+            f"tel: {phones}  e-mail: {email}"
+        )
 
 
 async def _quarantine(container: Container, run_id: str | None, limit: int) -> int:
@@ -248,7 +279,9 @@ async def _demo(container: Container, settings: Settings, args: argparse.Namespa
 
     api_keys = await provide(container.api_keys)
     tenant_id, api_key = await api_keys.create_tenant_with_key("Tenant de demonstração")
-    print(f"\nTenant de demonstração: {tenant_id}\nChave de API (guarde-a, não será mostrada de novo): {api_key}")
+    print(
+        f"\nTenant de demonstração: {tenant_id}\nChave de API (guarde-a, não será mostrada de novo): {api_key}"
+    )
 
     await _print_sample_search(container)
     if args.no_serve:
@@ -259,8 +292,10 @@ async def _demo(container: Container, settings: Settings, args: argparse.Namespa
 
     host, port = settings.http_host, settings.http_port
     print(f"\nAPI em http://{host}:{port}  (documento OpenAPI em /v1/openapi.json)")
-    print(f"Exemplo: curl -s -H 'X-API-Key: {api_key}' -H 'Content-Type: application/json' "
-          f"-d '{{\"cnaes\": [\"...\"], \"uf\": \"SP\"}}' http://{host}:{port}/v1/preleads/search")
+    print(
+        f"Exemplo: curl -s -H 'X-API-Key: {api_key}' -H 'Content-Type: application/json' "
+        f'-d \'{{"cnaes": ["..."], "uf": "SP"}}\' http://{host}:{port}/v1/preleads/search'
+    )
     await serve_async(settings, host=host, port=port)
     return 0
 
@@ -280,11 +315,15 @@ async def _print_sample_search(container: Container) -> None:
         print("\nNenhum estabelecimento ATIVO carregado; a busca de exemplo foi pulada.")
         return
     municipalities = [top["ibge_code"]] if top["ibge_code"] else []
-    criteria = SearchCriteria.create(cnaes=[top["cnae_primary"]], uf=top["uf"], municipalities=municipalities)
+    criteria = SearchCriteria.create(
+        cnaes=[top["cnae_primary"]], uf=top["uf"], municipalities=municipalities
+    )
     page = PageRequest.create(1, 10, 200)
     result = await (await provide(container.search_preleads))(criteria, page)
-    print(f"\nBusca de exemplo: CNAE {top['cnae_primary']}, UF {top['uf']}"
-          f"{', município ' + top['ibge_code'] if top['ibge_code'] else ''}")
+    print(
+        f"\nBusca de exemplo: CNAE {top['cnae_primary']}, UF {top['uf']}"
+        f"{', município ' + top['ibge_code'] if top['ibge_code'] else ''}"
+    )
     _print_results(result)
 
 

@@ -59,7 +59,9 @@ def build_search_sql(
 
     cnaes = params.add(list(criteria.cnaes))
     if criteria.include_secondary:
-        where.append(f"(e.cnae_primary = ANY({cnaes}::text[]) OR e.cnaes_secondary && {cnaes}::text[])")
+        where.append(
+            f"(e.cnae_primary = ANY({cnaes}::text[]) OR e.cnaes_secondary && {cnaes}::text[])"
+        )
     else:
         where.append(f"e.cnae_primary = ANY({cnaes}::text[])")
 
@@ -84,7 +86,9 @@ def build_search_sql(
     if needs_company:
         joins.append("JOIN registry.company c ON c.cnpj_root = e.cnpj_root")
         if criteria.company_sizes:
-            where.append(f"c.company_size = ANY({params.add(list(criteria.company_sizes))}::text[])")
+            where.append(
+                f"c.company_size = ANY({params.add(list(criteria.company_sizes))}::text[])"
+            )
         if criteria.share_capital_min is not None:
             where.append(f"c.share_capital >= {params.add(criteria.share_capital_min)}")
         if criteria.share_capital_max is not None:
@@ -113,8 +117,8 @@ def build_search_sql(
         WITH matched AS MATERIALIZED (
             SELECT e.cnpj, e.uf
             FROM registry.establishment e
-            {' '.join(joins)}
-            WHERE {' AND '.join(where)}
+            {" ".join(joins)}
+            WHERE {" AND ".join(where)}
         )
         SELECT t.total, p.*
         FROM (SELECT count(*) AS total FROM matched) t
@@ -139,9 +143,7 @@ def _contact_conditions(criteria: SearchCriteria, params: _Params) -> list[str]:
     conditions: list[str] = []
     if criteria.phone is not None:
         kinds = (
-            _VALID_PHONE_KINDS
-            if criteria.phone is PhoneRequirement.ANY
-            else [criteria.phone.value]
+            _VALID_PHONE_KINDS if criteria.phone is PhoneRequirement.ANY else [criteria.phone.value]
         )
         placeholder = params.add(kinds)
         conditions.append(
@@ -160,9 +162,7 @@ def _contact_conditions(criteria: SearchCriteria, params: _Params) -> list[str]:
         # someone else (typically their accountant); those with no contact at
         # all are the business of the has_phone/has_email filters.
         valid = "('mobile', 'landline')"
-        any_contact = (
-            f"(e.phone1_kind IN {valid} OR e.phone2_kind IN {valid} OR coalesce(e.email_valid, false))"
-        )
+        any_contact = f"(e.phone1_kind IN {valid} OR e.phone2_kind IN {valid} OR coalesce(e.email_valid, false))"
         own_contact = (
             f"((e.phone1_kind IN {valid} AND {_own('e.phone1', 'phone')}) "
             f"OR (e.phone2_kind IN {valid} AND {_own('e.phone2', 'phone')}) "
@@ -214,12 +214,20 @@ def search_item(row: asyncpg.Record | dict[str, Any]) -> dict[str, Any]:
     """Project one establishment row (with its company columns) as a search result."""
     cnpj = Cnpj(row["cnpj"])
     phones = [
-        {"number": row[column], "kind": row[f"{column}_kind"], "shared": bool(row[f"{column}_shared"])}
+        {
+            "number": row[column],
+            "kind": row[f"{column}_kind"],
+            "shared": bool(row[f"{column}_shared"]),
+        }
         for column in ("phone1", "phone2", "fax")
         if row[column] is not None
     ]
     email = (
-        {"address": row["email"], "valid": bool(row["email_valid"]), "shared": bool(row["email_shared"])}
+        {
+            "address": row["email"],
+            "valid": bool(row["email_valid"]),
+            "shared": bool(row["email_shared"]),
+        }
         if row["email"] is not None
         else None
     )
@@ -347,7 +355,9 @@ class PostgresCompanyQueries:
         detail.update(
             {
                 "status_date": _iso(row["status_date"]),
-                "status_reason": _coded(row["status_reason_code"], row["status_reason_description"]),
+                "status_reason": _coded(
+                    row["status_reason_code"], row["status_reason_description"]
+                ),
                 "special_status": row["special_status"],
                 "special_status_date": _iso(row["special_status_date"]),
                 "country": _coded(row["country_code"], row["country_description"]),

@@ -128,7 +128,9 @@ class PostgresRegistryStaging:
                 "UPDATE ingestion.run SET status = 'running', error = NULL WHERE id = $1", row["id"]
             )
         return RunState(
-            run_id=str(row["id"]), staging_schema=row["staging_schema"], chunk_bytes=row["chunk_bytes"]
+            run_id=str(row["id"]),
+            staging_schema=row["staging_schema"],
+            chunk_bytes=row["chunk_bytes"],
         )
 
     async def start_run(self, source: str, fingerprint: str, chunk_bytes: int) -> RunState:
@@ -151,7 +153,9 @@ class PostgresRegistryStaging:
         log.info("staging_schema_created", run_id=str(run_id), schema=schema)
         return RunState(run_id=str(run_id), staging_schema=schema, chunk_bytes=chunk_bytes)
 
-    async def register_file(self, run: RunState, file_id: int, name: str, kind: FileKind) -> FileProgress:
+    async def register_file(
+        self, run: RunState, file_id: int, name: str, kind: FileKind
+    ) -> FileProgress:
         """Record a source file, or return what a previous attempt already stored of it."""
         async with raw_connection(self._engine) as conn:
             existing = await conn.fetchrow(
@@ -272,8 +276,10 @@ class PostgresRegistryStaging:
             await _count_shared_contacts(conn, schema, self._shared_threshold)
             timings["shared_contacts"] = time.perf_counter() - started
             started = time.perf_counter()
-            await conn.execute(f"ANALYZE {schema}.establishment, {schema}.company, "
-                               f"{schema}.partner, {schema}.simples")
+            await conn.execute(
+                f"ANALYZE {schema}.establishment, {schema}.company, "
+                f"{schema}.partner, {schema}.simples"
+            )
             timings["analyze"] = time.perf_counter() - started
             counts = await _table_counts(conn, schema)
             # Abroad (9707, UF EX) has no IBGE code by definition.
@@ -329,8 +335,14 @@ class PostgresRegistryStaging:
                 "Re-run with --force to publish it anyway"
             )
 
-    async def publish(self, run: RunState, source: str, reference: str | None,
-                      counts: dict[str, int], summary: dict[str, Any]) -> None:
+    async def publish(
+        self,
+        run: RunState,
+        source: str,
+        reference: str | None,
+        counts: dict[str, int],
+        summary: dict[str, Any],
+    ) -> None:
         """Swap the staging schema in for the live one, in one transaction."""
         retired = f"registry_retired_{run.run_id.replace('-', '')[:12]}"
         async with raw_connection(self._engine) as conn:
@@ -409,7 +421,9 @@ async def _tune_session(conn: asyncpg.Connection) -> None:
     await conn.execute("SET statement_timeout = 0")
 
 
-async def _clone_schema(conn: asyncpg.Connection, live: str, staging: str, *, unlogged: bool) -> None:
+async def _clone_schema(
+    conn: asyncpg.Connection, live: str, staging: str, *, unlogged: bool
+) -> None:
     """Create ``staging`` with the live tables' columns, CHECKs and partitions, no indexes."""
     await conn.execute(f"CREATE SCHEMA {staging}")
     tables = await conn.fetch(
@@ -429,7 +443,9 @@ async def _clone_schema(conn: asyncpg.Connection, live: str, staging: str, *, un
             "INCLUDING GENERATED INCLUDING STORAGE)"
         )
         if table["relkind"] == "p":
-            await conn.execute(f"CREATE TABLE {staging}.{name} {like} PARTITION BY {table['partkey']}")
+            await conn.execute(
+                f"CREATE TABLE {staging}.{name} {like} PARTITION BY {table['partkey']}"
+            )
             partitions = await conn.fetch(
                 """
                 SELECT c.relname, pg_get_expr(c.relpartbound, c.oid) AS bound
@@ -591,11 +607,11 @@ async def _dedup_keyed(
         ),
         ranked AS (
             SELECT t.ctid AS row_id, t.source_file_id, t.source_line, {content} AS digest,
-                   ROW({', '.join('t.' + c for c in columns)})::text AS row_text,
+                   ROW({", ".join("t." + c for c in columns)})::text AS row_text,
                    first_value({content}) OVER w AS first_digest,
                    row_number() OVER w AS position
             FROM {schema}.{table} t JOIN repeated USING ({key_list})
-            WINDOW w AS (PARTITION BY {', '.join('t.' + k for k in key)}
+            WINDOW w AS (PARTITION BY {", ".join("t." + k for k in key)}
                          ORDER BY t.source_file_id, t.source_line)
         )
         DELETE FROM {schema}.{table} t USING ranked r
@@ -624,7 +640,7 @@ async def _dedup_unkeyed(
                                       ORDER BY t.source_file_id, t.source_line) AS position
             FROM {schema}.{table} t
             JOIN repeated r ON r.cnpj_root = t.cnpj_root
-                           AND r.digest = md5(ROW({', '.join('t.' + c for c in columns)})::text)
+                           AND r.digest = md5(ROW({", ".join("t." + c for c in columns)})::text)
         )
         DELETE FROM {schema}.{table} t USING ranked r
         WHERE t.ctid = r.row_id AND r.position > 1
@@ -663,8 +679,12 @@ async def _record_removed(
             records=quarantine,
         )
     if rows:
-        log.info("duplicates_removed", table=table, identical=sum(duplicates.values()),
-                 conflicting=sum(conflicts.values()))
+        log.info(
+            "duplicates_removed",
+            table=table,
+            identical=sum(duplicates.values()),
+            conflicting=sum(conflicts.values()),
+        )
     return dict(duplicates), dict(conflicts)
 
 

@@ -172,4 +172,3 @@ class Utf8Stream:
     def close(self) -> None:
         self._raw.close()
         self.closed = True
-

@@ -11,7 +11,6 @@ crashed run skip the chunks it had committed and resume.
 
 from __future__ import annotations
 
-import bisect
 from collections.abc import Iterator, Mapping
 from typing import Any
 
@@ -146,7 +145,9 @@ class ChunkReader:
                 good_rows_before += batch.num_rows
                 if index < skip:
                     continue
-                yield self._parse_batch(index, batch, first_ordinal, quarantined_here, invalid_numbers)
+                yield self._parse_batch(
+                    index, batch, first_ordinal, quarantined_here, invalid_numbers
+                )
 
             if pending_invalid and index + 1 >= skip:
                 # Rejected records after the last good one still need a chunk.
@@ -181,7 +182,9 @@ class ChunkReader:
         invalid_numbers: list[int],
     ) -> ParsedChunk:
         source = pa.Table.from_batches([batch])
-        ordinals = pa.array(np.arange(first_ordinal, first_ordinal + batch.num_rows, dtype=np.int64))
+        ordinals = pa.array(
+            np.arange(first_ordinal, first_ordinal + batch.num_rows, dtype=np.int64)
+        )
         lines = pa.array(_record_numbers(ordinals.to_numpy(), invalid_numbers), type=pa.int32())
 
         kind = self.dump_file.kind
@@ -250,21 +253,31 @@ class ChunkReader:
             pc.invert(pc.is_in(pc.utf8_trim_whitespace(source["uf"]), pa.array(sorted(UFS)))),
         )
         rejects = [
-            (bad_shape, QuarantineReason.INVALID_CNPJ, "CNPJ must be 12 characters 0-9/A-Z and 2 digits"),
-            (bad_digits, QuarantineReason.INVALID_CNPJ_CHECK_DIGITS, "CNPJ check digits do not match"),
+            (
+                bad_shape,
+                QuarantineReason.INVALID_CNPJ,
+                "CNPJ must be 12 characters 0-9/A-Z and 2 digits",
+            ),
+            (
+                bad_digits,
+                QuarantineReason.INVALID_CNPJ_CHECK_DIGITS,
+                "CNPJ check digits do not match",
+            ),
             (bad_uf, QuarantineReason.INVALID_UF, "UF is not one of the 27 states or EX"),
         ]
         return _only_nonempty(rejects, source.num_rows)
 
-def _establishments(
-    source: pa.Table, tom_codes: pa.Array, ibge_codes: pa.Array
-) -> pa.Table:
+
+def _establishments(source: pa.Table, tom_codes: pa.Array, ibge_codes: pa.Array) -> pa.Table:
     col = source.column
     flags: list[tuple[str, pa.Array]] = []
 
     root = pc.utf8_trim_whitespace(col("cnpj_basico"))
     cnpj = pc.binary_join_element_wise(
-        root, pc.utf8_trim_whitespace(col("cnpj_ordem")), pc.utf8_trim_whitespace(col("cnpj_dv")), ""
+        root,
+        pc.utf8_trim_whitespace(col("cnpj_ordem")),
+        pc.utf8_trim_whitespace(col("cnpj_dv")),
+        "",
     )
 
     status_date, bad = nz.parse_receita_dates(col("data_situacao_cadastral"))
@@ -285,22 +298,24 @@ def _establishments(
     fax, fax_kind = nz.normalize_phones(col("ddd_fax"), col("fax"))
     email, email_valid = nz.normalize_emails(col("correio_eletronico"))
 
-    tom_code = nz.clean_text(col("municipio"))
+    tom_code = _code(col("municipio"))
     ibge_code = pc.take(ibge_codes, pc.index_in(tom_code, value_set=tom_codes))
 
     return pa.table(
         {
             "cnpj": cnpj,
             "cnpj_root": root,
-            "is_head_office": pc.equal(pc.utf8_trim_whitespace(col("identificador_matriz_filial")), "1"),
+            "is_head_office": pc.equal(
+                pc.utf8_trim_whitespace(col("identificador_matriz_filial")), "1"
+            ),
             "trade_name": nz.clean_text(col("nome_fantasia")),
-            "registration_status": nz.clean_text(col("situacao_cadastral")),
+            "registration_status": _code(col("situacao_cadastral")),
             "status_date": status_date,
-            "status_reason_code": nz.clean_text(col("motivo_situacao_cadastral")),
+            "status_reason_code": _code(col("motivo_situacao_cadastral")),
             "foreign_city": nz.clean_text(col("nome_cidade_exterior")),
-            "country_code": nz.clean_text(col("pais")),
+            "country_code": _code(col("pais")),
             "opening_date": opening_date,
-            "cnae_primary": nz.clean_text(col("cnae_fiscal_principal")),
+            "cnae_primary": _code(col("cnae_fiscal_principal")),
             "cnaes_secondary": secondary,
             "street_type": nz.clean_text(col("tipo_logradouro")),
             "street": nz.clean_text(col("logradouro")),
@@ -326,6 +341,16 @@ def _establishments(
     )
 
 
+def _code(values: pa.ChunkedArray) -> pa.Array:
+    """Trim a code column (``02``, ``6204000``); empty becomes null.
+
+    Codes never hold inner whitespace worth collapsing, so this skips the
+    regular expression that :func:`normalize.clean_text` needs for free text.
+    """
+    trimmed = pc.utf8_trim_whitespace(values)
+    return pc.if_else(pc.equal(trimmed, ""), pa.scalar(None, pa.string()), trimmed)
+
+
 def _to_csv(table: pa.Table) -> bytes:
     if table.num_rows == 0:
         return b""
@@ -343,10 +368,10 @@ def _companies(source: pa.Table) -> pa.Table:
             "cnpj_root": pc.utf8_trim_whitespace(col("cnpj_basico")),
             "legal_name": _empty_to_null(name),
             "legal_name_had_cpf": had_cpf,
-            "legal_nature_code": nz.clean_text(col("natureza_juridica")),
-            "responsible_qualification_code": nz.clean_text(col("qualificacao_responsavel")),
+            "legal_nature_code": _code(col("natureza_juridica")),
+            "responsible_qualification_code": _code(col("qualificacao_responsavel")),
             "share_capital": capital,
-            "company_size": nz.clean_text(col("porte")),
+            "company_size": _code(col("porte")),
             "federative_entity": nz.clean_text(col("ente_federativo_responsavel")),
             "quality_flags": _flags_literal([("invalid_share_capital", bad_capital)]),
         }
@@ -360,25 +385,25 @@ _NO_REPRESENTATIVE = "***000000**"
 def _partners(source: pa.Table) -> pa.Table:
     col = source.column
     entry_date, bad_date = nz.parse_receita_dates(col("data_entrada_sociedade"))
-    representative = nz.clean_text(col("representante_legal"))
+    representative = _code(col("representante_legal"))
     representative = pc.if_else(pc.equal(representative, _NO_REPRESENTATIVE), None, representative)
-    representative_qualification = nz.clean_text(col("qualificacao_representante_legal"))
+    representative_qualification = _code(col("qualificacao_representante_legal"))
     representative_qualification = pc.if_else(
         pc.equal(representative_qualification, "00"), None, representative_qualification
     )
     return pa.table(
         {
             "cnpj_root": pc.utf8_trim_whitespace(col("cnpj_basico")),
-            "partner_type": nz.clean_text(col("identificador_socio")),
+            "partner_type": _code(col("identificador_socio")),
             "name": nz.clean_text(col("nome_socio")),
-            "document": nz.clean_text(col("cnpj_cpf_socio")),
-            "qualification_code": nz.clean_text(col("qualificacao_socio")),
+            "document": _code(col("cnpj_cpf_socio")),
+            "qualification_code": _code(col("qualificacao_socio")),
             "entry_date": entry_date,
-            "country_code": nz.clean_text(col("pais")),
+            "country_code": _code(col("pais")),
             "representative_document": representative,
             "representative_name": nz.clean_text(col("nome_representante")),
             "representative_qualification_code": representative_qualification,
-            "age_range": nz.clean_text(col("faixa_etaria")),
+            "age_range": _code(col("faixa_etaria")),
             "quality_flags": _flags_literal([("invalid_entry_date", bad_date)]),
         }
     )
@@ -455,22 +480,26 @@ def _empty_table(kind: FileKind) -> pa.Table:
 def _yes_no(values: pa.ChunkedArray) -> pa.Array:
     cleaned = pc.utf8_upper(pc.utf8_trim_whitespace(values))
     return pc.if_else(
-        pc.equal(cleaned, "S"), True, pc.if_else(pc.equal(cleaned, "N"), False, pa.scalar(None, pa.bool_()))
+        pc.equal(cleaned, "S"),
+        True,
+        pc.if_else(pc.equal(cleaned, "N"), False, pa.scalar(None, pa.bool_())),
     )
 
 
 def _secondary_cnaes(values: pa.ChunkedArray) -> tuple[pa.Array, pa.Array]:
     """Turn ``6201501,6202300`` into the PostgreSQL array literal ``{6201501,6202300}``."""
-    compact = pc.replace_substring_regex(values, r"\s+", "")
+    compact = pc.replace_substring(values, " ", "")
     empty = pc.equal(compact, "")
     valid = pc.match_substring_regex(compact, _SECONDARY_CNAES_PATTERN)
-    # A malformed list keeps its 7-digit codes; the row is flagged, not dropped.
-    salvaged = pc.replace_substring_regex(
-        pc.replace_substring_regex(compact, r"[^0-9,]", ""), r",+", ","
-    )
-    salvaged = pc.replace_substring_regex(salvaged, r"^,|,$", "")
-    literal = pc.binary_join_element_wise("{", pc.if_else(valid, compact, salvaged), "}", "")
-    return pc.if_else(empty, "{}", literal), pc.and_(pc.invert(empty), pc.invert(valid))
+    invalid = pc.and_(pc.invert(empty), pc.invert(valid))
+    if pc.any(invalid).as_py():
+        # A malformed list keeps its 7-digit codes; the row is flagged, not dropped.
+        salvaged = pc.replace_substring_regex(
+            pc.replace_substring_regex(compact, r"[^0-9,]", ""), r",+", ","
+        )
+        compact = pc.if_else(valid, compact, pc.utf8_trim(salvaged, characters=","))
+    literal = pc.binary_join_element_wise("{", compact, "}", "")
+    return pc.if_else(empty, "{}", literal), invalid
 
 
 def _cep(values: pa.ChunkedArray) -> tuple[pa.Array, pa.Array]:
@@ -568,7 +597,9 @@ def _quarantine_rows(
 ) -> list[QuarantinedRow]:
     """Rebuild the rejected records as Receita writes them: every field quoted, ``;``."""
     rejected = source.filter(mask)
-    quoted = [pc.replace_substring(rejected.column(i), '"', '""') for i in range(rejected.num_columns)]
+    quoted = [
+        pc.replace_substring(rejected.column(i), '"', '""') for i in range(rejected.num_columns)
+    ]
     raw = pc.binary_join_element_wise(*quoted, '";"')
     return [
         QuarantinedRow(line=line, raw=f'"{text}"', reason=reason, detail=detail)

@@ -7,6 +7,7 @@ folder under the configured base URL.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import re
 from pathlib import Path
@@ -52,30 +53,42 @@ class ReceitaDumpSource:
             digest = hashlib.sha256(source.encode()).hexdigest()[:16]
             root = self._download_dir / digest
             await download_dump(source, root, self._client)
-            fingerprint_base = source
-        else:
-            root = Path(source).expanduser().resolve()
-            if not root.exists():
-                raise IngestionError(f"source {source} does not exist: give a folder or a URL")
-            fingerprint_base = str(root)
+            return await asyncio.to_thread(_describe, root, source, source)
 
-        found = discover(root)
-        if not found.files:
-            raise IngestionError(f"no CNPJ dump files found in {source}")
+        return await asyncio.to_thread(_describe_local, source)
 
-        fingerprint = hashlib.sha256(fingerprint_base.encode())
-        for dump_file in found.files:
-            stat = dump_file.path.stat()
-            fingerprint.update(f"{dump_file.name}:{dump_file.size}:{stat.st_mtime_ns}".encode())
 
-        month = _MONTH.search(source)
-        return LocalDump(
-            root=root if root.is_dir() else root.parent,
-            fingerprint=fingerprint.hexdigest(),
-            reference=month.group(0) if month else None,
-            files=found.files,
-            skipped=found.skipped,
-        )
+def _describe_local(source: str) -> LocalDump:
+    root = Path(source).expanduser().resolve()
+    if not root.exists():
+        raise IngestionError(f"source {source} does not exist: give a folder or a URL")
+    return _describe(root, source, str(root))
+
+
+def _describe(root: Path, source: str, fingerprint_base: str) -> LocalDump:
+    """Discover the dump files under ``root`` and fingerprint them for resuming."""
+    found = discover(root)
+    if not found.files:
+        raise IngestionError(f"no CNPJ dump files found in {source}")
+
+    # Size and modification time stand in for content: a changed file makes a
+    # new fingerprint, so an interrupted run is never resumed over other data.
+    fingerprint = hashlib.sha256(fingerprint_base.encode())
+    for dump_file in found.files:
+        stat = dump_file.path.stat()
+        fingerprint.update(f"{dump_file.name}:{dump_file.size}:{stat.st_mtime_ns}".encode())
+
+    month = _MONTH.search(source)
+    return LocalDump(
+        root=root if root.is_dir() else root.parent,
+        fingerprint=fingerprint.hexdigest(),
+        reference=month.group(0) if month else None,
+        files=found.files,
+        # The municipality table rides along with some dumps; it is used, not skipped.
+        skipped=tuple(
+            name for name in found.skipped if Path(name).name.lower() not in _TABLE_NAMES
+        ),
+    )
 
 
 class TesouroMunicipalityTable:
@@ -92,7 +105,7 @@ class TesouroMunicipalityTable:
         self._client = client
 
     async def load(self, dump: LocalDump) -> MunicipalityMap:
-        location = self._location or _table_in(dump.root)
+        location = self._location or await asyncio.to_thread(_table_in, dump.root)
         if location is None:
             log.warning(
                 "municipality_table_missing",

@@ -20,18 +20,21 @@ Usage::
 from __future__ import annotations
 
 import argparse
+import base64
+import functools
 import math
-import queue
+import os
+import pickle
 import re
+import subprocess
 import sys
-import threading
 import time
 import zipfile
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from datetime import date
 from pathlib import Path
 from random import Random
-from typing import Any, TypeVar
+from typing import IO, TypeVar
 
 import attrs
 
@@ -1686,6 +1689,11 @@ class _Pools:
     branch_counts: list[int]
     age_bands: list[str]
     check_digits: _NumericCheckDigits
+    roots: _RootPermutation
+    persons: list[str]
+    businesses: list[str]
+    #: CPF chunk sums for digits 1-3, 4-6 and 7-9, see ``_cpf_chunk_sums``.
+    cpf_sums: tuple[list[int], list[int], list[int]]
 
 
 def _shared(values: list[str]) -> list[str]:
@@ -1727,9 +1735,15 @@ def _build_pools(rng: Random, extraction: date, establishments: int) -> _Pools:
         invalid_emails=_build_invalid_emails(rng, email_locals, email_domains),
         accountants=_build_accountants(rng, accountant_count, locations),
         kind_table=_weighted_table(kinds, [k.weight for k in kinds], 12),
-        branch_counts=_weighted_table([c for c, _ in _BRANCH_COUNTS], [w for _, w in _BRANCH_COUNTS], 16),
+        branch_counts=_weighted_table(
+            [c for c, _ in _BRANCH_COUNTS], [w for _, w in _BRANCH_COUNTS], 16
+        ),
         age_bands=_weighted_table([a for a, _ in _AGE_BANDS], [w for _, w in _AGE_BANDS], 6),
         check_digits=_NumericCheckDigits(),
+        roots=_RootPermutation.draw(rng),
+        persons=_shared([_draw_person(rng) for _ in range(1 << _PERSON_BITS)]),
+        businesses=_shared([_draw_business(rng) for _ in range(1 << _BUSINESS_BITS)]),
+        cpf_sums=(_cpf_chunk_sums(0), _cpf_chunk_sums(3), _cpf_chunk_sums(6)),
     )
 
 
@@ -1738,22 +1752,31 @@ def _build_pools(rng: Random, extraction: date, establishments: int) -> _Pools:
 # ---------------------------------------------------------------------------
 
 
-class _RootSequence:
+@attrs.frozen
+class _RootPermutation:
     """Unique CNPJ roots in a scattered order, with no set of used roots in memory.
 
-    Numeric roots are ``(numeric_step * k + numeric_start) mod 10**8`` for
-    k = 0, 1, 2..., computed by the row loop itself; with a step coprime to 10
-    this visits every 8-digit value once. Alphanumeric roots do the same
+    The k-th numeric root is ``(numeric_step * k + numeric_start) mod 10**8``;
+    with a step coprime to 10 this visits every 8-digit value once, so each
+    part of a month draws from its own range of k and no root repeats. The
+    row loop computes numeric roots itself. Alphanumeric roots do the same
     modulo 36**8 and skip values without a letter, so they never collide with
     numeric ones.
     """
 
-    def __init__(self, rng: Random) -> None:
-        self.numeric_step = self._coprime(rng, 10**8, (2, 5))
-        self.numeric_start = rng.randrange(10**8)
-        self._alphanumeric_step = self._coprime(rng, 36**8, (2, 3))
-        self._alphanumeric_start = rng.randrange(36**8)
-        self._alphanumeric_next = 0
+    numeric_step: int
+    numeric_start: int
+    alphanumeric_step: int
+    alphanumeric_start: int
+
+    @classmethod
+    def draw(cls, rng: Random) -> _RootPermutation:
+        return cls(
+            numeric_step=cls._coprime(rng, 10**8, (2, 5)),
+            numeric_start=rng.randrange(10**8),
+            alphanumeric_step=cls._coprime(rng, 36**8, (2, 3)),
+            alphanumeric_start=rng.randrange(36**8),
+        )
 
     @staticmethod
     def _coprime(rng: Random, modulus: int, factors: tuple[int, ...]) -> int:
@@ -1762,11 +1785,24 @@ class _RootSequence:
             if all(step % factor for factor in factors):
                 return step
 
-    def alphanumeric(self) -> str:
+
+class _AlphanumericRoots:
+    """Alphanumeric roots of one part, from k = ``first`` up to but excluding ``end``."""
+
+    def __init__(self, permutation: _RootPermutation, first: int, end: int) -> None:
+        self._step = permutation.alphanumeric_step
+        self._start = permutation.alphanumeric_start
+        self._next = first
+        self._end = end
+
+    def next(self) -> str:
         while True:
-            k = self._alphanumeric_next
-            self._alphanumeric_next = k + 1
-            root = _base36((self._alphanumeric_step * k + self._alphanumeric_start) % 36**8, 8)
+            k = self._next
+            if k >= self._end:
+                # Unreachable in practice: a part skips about 4 values in 100,000.
+                raise RuntimeError("alphanumeric root range of this part is exhausted")
+            self._next = k + 1
+            root = _base36((self._step * k + self._start) % 36**8, 8)
             if not root.isdigit():
                 return root
 
@@ -1792,45 +1828,46 @@ def _cpf_chunk_sums(offset: int) -> list[int]:
     return sums
 
 
+def _draw_person(rng: Random) -> str:
+    first = _FIRST_NAMES[rng.randrange(len(_FIRST_NAMES))]
+    middle = _SURNAMES[rng.randrange(len(_SURNAMES))]
+    last = _SURNAMES[rng.randrange(len(_SURNAMES))]
+    if rng.random() < 0.15:
+        return f"{first} {_FIRST_NAMES[rng.randrange(len(_FIRST_NAMES))]} {middle} {last}"
+    return f"{first} {middle} {last}"
+
+
+def _draw_business(rng: Random) -> str:
+    """Draw the part of a company name before its legal suffix (LTDA, S.A., ...)."""
+    activity = _ACTIVITIES[rng.randrange(len(_ACTIVITIES))]
+    surname = _SURNAMES[rng.randrange(len(_SURNAMES))]
+    draw = rng.random()
+    if draw < 0.35:
+        prefix = "".join(rng.choice(_LETTERS) for _ in range(3))
+    elif draw < 0.75:
+        prefix = surname
+    elif draw < 0.87:
+        prefix = f"{surname} E {_SURNAMES[rng.randrange(len(_SURNAMES))]}"
+    else:
+        prefix = _TRADE_WORDS[rng.randrange(len(_TRADE_WORDS))]
+    return f"{prefix} {activity}"
+
+
 class _CompanyNamer:
     """Legal names (razão social) in the shapes each legal nature has in real data.
 
-    Person and business names come from pools drawn once per run; the CPF
-    that ends individual entrepreneurs' names is drawn per company, so it is
-    unique in practice, and its check digits are valid.
+    Person and business names come from the run's pools; the CPF that ends
+    individual entrepreneurs' names is drawn per company, so it is unique in
+    practice, and its check digits are valid.
     """
 
-    def __init__(self, rng: Random) -> None:
+    def __init__(self, rng: Random, pools: _Pools) -> None:
         self._random = rng.random
         self._bits = rng.getrandbits
-        self.persons = [self._draw_person(rng) for _ in range(1 << _PERSON_BITS)]
-        self.businesses = [self._draw_business(rng) for _ in range(1 << _BUSINESS_BITS)]
-        self.cpf_sums = (_cpf_chunk_sums(0), _cpf_chunk_sums(3), _cpf_chunk_sums(6))
-        self._pairs = _check_digit_pairs()
-
-    @staticmethod
-    def _draw_person(rng: Random) -> str:
-        first = _FIRST_NAMES[rng.randrange(len(_FIRST_NAMES))]
-        middle = _SURNAMES[rng.randrange(len(_SURNAMES))]
-        last = _SURNAMES[rng.randrange(len(_SURNAMES))]
-        if rng.random() < 0.15:
-            return f"{first} {_FIRST_NAMES[rng.randrange(len(_FIRST_NAMES))]} {middle} {last}"
-        return f"{first} {middle} {last}"
-
-    @staticmethod
-    def _draw_business(rng: Random) -> str:
-        activity = _ACTIVITIES[rng.randrange(len(_ACTIVITIES))]
-        surname = _SURNAMES[rng.randrange(len(_SURNAMES))]
-        draw = rng.random()
-        if draw < 0.35:
-            prefix = "".join(rng.choice(_LETTERS) for _ in range(3))
-        elif draw < 0.75:
-            prefix = surname
-        elif draw < 0.87:
-            prefix = f"{surname} E {_SURNAMES[rng.randrange(len(_SURNAMES))]}"
-        else:
-            prefix = _TRADE_WORDS[rng.randrange(len(_TRADE_WORDS))]
-        return f"{prefix} {activity}"
+        self.persons = pools.persons
+        self.businesses = pools.businesses
+        self.cpf_sums = pools.cpf_sums
+        self._pairs = pools.check_digits.pairs
 
     def person(self) -> str:
         return self.persons[self._bits(_PERSON_BITS)]
@@ -1847,20 +1884,25 @@ class _CompanyNamer:
         pair = self._pairs[(total % 1000) % 11 * 11 + (total // 1000) % 11]
         return f"{_THREE_DIGITS[a]}{_THREE_DIGITS[b]}{_THREE_DIGITS[c]}{pair}"
 
-    def name(self, style: str, root: str, location: _Location) -> str:
-        draw = self._random()
+    def name(self, style: str, root: str, location: _Location, draw_bits: int) -> str:
+        """Return a legal name; the row loop writes the two commonest shapes itself.
+
+        ``draw_bits`` are the 10 random bits the loop already drew: below 717
+        (70%) an individual entrepreneur's name ends with a CPF, below 901
+        (88%) a limited company's name ends with plain LTDA.
+        """
+        draw = draw_bits / 1024
         if style == "person_cpf":
-            # 16% of real Empresas rows are MEI/EI names ending with the
-            # owner's CPF; registrations since 2021 often start with the
-            # formatted root instead.
             if draw < 0.7:
                 return f"{self.person()} {self.cpf()}"
+            # Registrations since 2021 often start with the formatted root.
             if draw < 0.85:
                 return f"{root[:2]}.{root[2:5]}.{root[5:]} {self.person()}"
             return self.person()
         if style == "limited":
-            suffix = " LTDA" if draw < 0.88 else (" LTDA - ME" if draw < 0.96 else " LTDA - EPP")
-            return self.business() + suffix
+            if draw < 0.88:
+                return self.business() + " LTDA"
+            return self.business() + (" LTDA - ME" if draw < 0.96 else " LTDA - EPP")
         if style == "eireli":
             return self.business() + " EIRELI"
         if style == "law_firm":
@@ -1955,64 +1997,26 @@ class _PartnerWriter:
 # ---------------------------------------------------------------------------
 
 
-class _BackgroundWriter:
-    """Thread that compresses and writes encoded chunks while rows are generated.
-
-    zlib and file writes release the GIL, so deflating on this thread overlaps
-    with row generation on the main thread. The bounded queue keeps memory flat.
-    """
-
-    _STOP = object()
-
-    def __init__(self) -> None:
-        self._queue: queue.Queue[Any] = queue.Queue(maxsize=8)
-        self._error: BaseException | None = None
-        self._thread = threading.Thread(target=self._run, name="synthetic-writer", daemon=True)
-        self._thread.start()
-
-    def _run(self) -> None:
-        while True:
-            item = self._queue.get()
-            if item is self._STOP:
-                return
-            if self._error is not None:
-                continue  # Drain the queue so the producer never blocks after a failure.
-            action, argument = item
-            try:
-                action(argument) if argument is not None else action()
-            except BaseException as error:  # noqa: BLE001 - re-raised on the main thread
-                self._error = error
-
-    def submit(self, action: Callable[..., Any], argument: bytes | None = None) -> None:
-        if self._error is not None:
-            raise self._error
-        self._queue.put((action, argument))
-
-    def finish(self) -> None:
-        """Wait for every queued write and raise the first write error, if any."""
-        self._queue.put(self._STOP)
-        self._thread.join()
-        if self._error is not None:
-            raise self._error
-
-
 class _MemberFile:
     """One CSV member: a deflated member in its own zip, or a plain file."""
 
-    def __init__(self, path: Path, member: str, *, zipped: bool, large: bool) -> None:
+    def __init__(self, path: Path, member: str, *, zipped: bool, large: bool = False) -> None:
         self.path = path
+        self._archive: zipfile.ZipFile | None = None
         if zipped:
             # A member opened by name gets ZipInfo's default timestamp
             # (1980-01-01), which keeps the zip bytes the same on every run.
-            self._archive: zipfile.ZipFile | None = zipfile.ZipFile(
+            self._archive = zipfile.ZipFile(
                 path, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=1
             )
-            self._stream = self._archive.open(member, "w", force_zip64=large)
+            self._stream: IO[bytes] = self._archive.open(member, "w", force_zip64=large)
         else:
-            self._archive = None
             self._stream = open(path, "wb")  # noqa: SIM115 - closed by close()
 
-    def write(self, data: bytes) -> None:
+    def write(self, text: str) -> None:
+        self._stream.write(text.encode("latin-1"))
+
+    def write_bytes(self, data: bytes) -> None:
         self._stream.write(data)
 
     def close(self) -> None:
@@ -2021,42 +2025,46 @@ class _MemberFile:
             self._archive.close()
 
 
-class _Outputs:
-    """Opens member files under the month directory and queues their writes."""
+@attrs.frozen
+class _Layout:
+    """Where each file of a month goes: directory, names and shape."""
 
-    def __init__(self, directory: Path, code: str, parts: int, zipped: bool, writer: _BackgroundWriter):
-        self._directory = directory
-        self._members = member_names(code, parts)
-        self._zips = zip_names(parts)
-        self._zipped = zipped
-        self._writer = writer
-        self.paths: dict[str, list[Path]] = {kind: [] for kind in FILE_KINDS}
+    directory: Path
+    code: str
+    parts: int
+    zipped: bool
 
-    def open(self, kind: str, index: int, *, large: bool = False) -> _MemberFile:
-        member = self._members[kind][index]
-        name = self._zips[kind][index] if self._zipped else member
-        path = self._directory / name
-        self.paths[kind].append(path)
-        return _MemberFile(path, member, zipped=self._zipped, large=large)
+    def path(self, kind: str, index: int = 0) -> Path:
+        names = zip_names(self.parts) if self.zipped else member_names(self.code, self.parts)
+        return self.directory / names[kind][index]
 
-    def write(self, member: _MemberFile, text: str) -> None:
-        self._writer.submit(member.write, text.encode("latin-1"))
+    def open(self, kind: str, index: int = 0, *, large: bool = False) -> _MemberFile:
+        member = member_names(self.code, self.parts)[kind][index]
+        return _MemberFile(self.path(kind, index), member, zipped=self.zipped, large=large)
 
-    def close(self, member: _MemberFile) -> None:
-        self._writer.submit(member.close)
+    def simples_piece(self, part: int) -> Path:
+        """Temporary file for the Simples rows of one part, merged into Simples at the end."""
+        return self.directory / f".simples-part{part}.tmp"
+
+    def claim(self, part: int) -> Path:
+        """Temporary file whose creation reserves a part for one worker process."""
+        return self.directory / f".part{part}.claim"
 
 
 #: Upper bounds of bytes per establishment for each large file, used to decide
 #: when a member needs ZIP64, which only very large months reach.
 _MAX_RECORD_BYTES = {"companies": 250, "establishments": 1200, "partners": 1000, "simples": 70}
 
-#: Estabelecimentos rows buffered before the four files get one joined write
-#: each (about 2 MB for Estabelecimentos). Large chunks keep the hand-offs to
-#: the writer thread, and the GIL switches they cost, rare.
-_BATCH_ROWS = 8192
-
 #: Members expected to exceed 2 GiB are written with ZIP64 headers.
 _ZIP64_THRESHOLD = 1 << 31
+
+#: Estabelecimentos rows buffered before the files of a part get one joined
+#: write each (about 2 MB for Estabelecimentos).
+_BATCH_ROWS = 8192
+
+#: Below this many establishments a month is generated in the calling
+#: process: starting worker processes costs more than it saves.
+_PARALLEL_THRESHOLD = 100_000
 
 
 # ---------------------------------------------------------------------------
@@ -2066,6 +2074,17 @@ _ZIP64_THRESHOLD = 1 << 31
 # Offsets in an Estabelecimentos line: '"ROOT0000";"ORDR";"DV";"1";"NAME...'.
 _DV_START = 19
 _NAME_START = 27
+
+#: Broken records and where they sit, as a fraction of the establishments:
+#: the record at index ``position * N`` gets the defect. The duplicated row is
+#: copied to the end of its part, away from the original.
+_ROW_FAULTS = (
+    ("missing_field", 0.1),
+    ("line_break", 0.3),
+    ("nul_byte", 0.5),
+    ("invalid_check_digit", 0.7),
+    ("duplicate_row", 0.9),
+)
 
 
 def _record_cnpj(line: str) -> str:
@@ -2092,75 +2111,169 @@ def _break_record(kind: str, line: str) -> str:
     raise ValueError(f"unknown fault kind {kind!r}")
 
 
-class _FaultPlan:
-    """Where each broken record goes: rows spread over the Estabelecimentos parts.
+class _PartFaults:
+    """Broken records planned for one Estabelecimentos part, applied as batches are written."""
 
-    The duplicated row is written again at the end of the last part, away from
-    its original, and that part ends with an empty line.
-    """
-
-    ROW_FAULTS = ("missing_field", "line_break", "nul_byte", "invalid_check_digit", "duplicate_row")
-
-    def __init__(self, establishments: int) -> None:
-        count = len(self.ROW_FAULTS)
-        self.pending = [
-            ((2 * i + 1) * establishments // (2 * count), kind)
-            for i, kind in enumerate(self.ROW_FAULTS)
-        ]
+    def __init__(self, planned: tuple[tuple[int, str], ...], path: Path) -> None:
+        self._pending = sorted(planned)
+        self._path = path
         self.injected: list[InjectedFault] = []
         self.duplicate: str | None = None
 
-    def apply(self, lines: list[str], first_index: int, path: Path) -> None:
+    def apply(self, lines: list[str], first_index: int) -> None:
         """Break the planned records among ``lines``, whose first record has ``first_index``."""
         end = first_index + len(lines)
-        while self.pending and self.pending[0][0] < end:
-            index, kind = self.pending.pop(0)
-            position = index - first_index
-            line = lines[position]
+        while self._pending and self._pending[0][0] < end:
+            index, kind = self._pending.pop(0)
+            line = lines[index - first_index]
             if kind == "duplicate_row":
                 self.duplicate = line
-                self.injected.append(InjectedFault(kind, path, _record_cnpj(line)))
                 continue
             broken = _break_record(kind, line)
-            lines[position] = broken
-            self.injected.append(InjectedFault(kind, path, _record_cnpj(broken)))
+            lines[index - first_index] = broken
+            self.injected.append(InjectedFault(kind, self._path, _record_cnpj(broken)))
 
 
 # ---------------------------------------------------------------------------
-# Row generation
+# Row generation, one part at a time
 # ---------------------------------------------------------------------------
 
 
-@attrs.define
-class _RowCounts:
-    companies: int = 0
-    establishments: int = 0
-    partners: int = 0
-    simples: int = 0
+@attrs.frozen
+class _PartTask:
+    """Everything a worker needs to write one part; it pickles for worker processes."""
+
+    layout: _Layout
+    seed: int
+    extraction: date
+    #: Establishments of the whole month, which sizes the accountant pool.
+    month_establishments: int
+    part: int
+    #: Global index of this part's first establishment.
+    first_index: int
+    quota: int
+    #: (index within the part, fault kind) of the broken records to write.
+    faults: tuple[tuple[int, str], ...] = ()
+    ends_with_empty_line: bool = False
 
 
-def _write_big_files(
-    rng: Random,
-    pools: _Pools,
-    outputs: _Outputs,
-    establishments: int,
-    parts: int,
-    plan: _FaultPlan | None,
-) -> _RowCounts:
-    """Write Empresas, Estabelecimentos, Socios and Simples in one pass over companies.
+@attrs.frozen
+class _PartResult:
+    part: int
+    companies: int
+    establishments: int
+    partners: int
+    simples: int
+    faults: tuple[InjectedFault, ...]
 
-    Each part gets its share of the establishments; a company's establishments,
-    partners and Simples row are written together, so the four files agree.
-    The body is one long loop on purpose: local names, table lookups in place
-    of format specs, and inline formatting of the common cases are what keep it
-    near 150k establishments per second. Random bits are sliced from 64-bit
-    draws, one slice per decision.
+
+@functools.lru_cache(maxsize=1)
+def _pools_for(seed: int, extraction: date, establishments: int) -> _Pools:
+    """Build the pools once per process; every part of a month shares them."""
+    return _build_pools(Random(seed), extraction, establishments)
+
+
+def _write_part(task: _PartTask) -> _PartResult:
+    """Write Empresas, Estabelecimentos and Socios of one part, and its Simples rows.
+
+    A company's establishments, partners and Simples row are written together,
+    so the files agree. Each part has its own random stream and its own range
+    of CNPJ roots, so parts can run in any order or in parallel and the
+    output stays the same.
     """
-    counts = _RowCounts()
+    pools = _pools_for(task.seed, task.extraction, task.month_establishments)
+    layout = task.layout
+    quota = task.quota
+    files = {
+        kind: layout.open(
+            kind, task.part, large=quota * _MAX_RECORD_BYTES[kind] >= _ZIP64_THRESHOLD
+        )
+        for kind in ("companies", "establishments", "partners")
+    }
+    simples_file = _MemberFile(layout.simples_piece(task.part), "", zipped=False)
+    faults = _PartFaults(task.faults, files["establishments"].path) if task.faults else None
+    try:
+        counts = _write_rows(
+            Random(f"{task.seed}:{task.part}"),
+            pools,
+            task,
+            _Batches(files, simples_file, faults),
+        )
+        if faults is not None and faults.duplicate is not None:
+            files["establishments"].write(faults.duplicate)
+            counts["establishments"] += 1
+            faults.injected.append(
+                InjectedFault(
+                    "duplicate_row", files["establishments"].path, _record_cnpj(faults.duplicate)
+                )
+            )
+        injected = list(faults.injected) if faults is not None else []
+        if task.ends_with_empty_line:
+            files["establishments"].write("\n")
+            injected.append(
+                InjectedFault("trailing_empty_line", files["establishments"].path, None)
+            )
+    finally:
+        for member in (*files.values(), simples_file):
+            member.close()
+    return _PartResult(
+        part=task.part,
+        companies=counts["companies"],
+        establishments=counts["establishments"],
+        partners=counts["partners"],
+        simples=counts["simples"],
+        faults=tuple(injected),
+    )
+
+
+class _Batches:
+    """Row buffers of one part, written as one joined chunk per file."""
+
+    def __init__(
+        self, files: dict[str, _MemberFile], simples_file: _MemberFile, faults: _PartFaults | None
+    ) -> None:
+        self.companies: list[str] = []
+        self.establishments: list[str] = []
+        self.partners: list[str] = []
+        self.simples: list[str] = []
+        self._targets = (
+            ("companies", files["companies"], self.companies),
+            ("establishments", files["establishments"], self.establishments),
+            ("partners", files["partners"], self.partners),
+            ("simples", simples_file, self.simples),
+        )
+        self._faults = faults
+        self.counts = {"companies": 0, "establishments": 0, "partners": 0, "simples": 0}
+
+    def flush(self) -> None:
+        for kind, member, lines in self._targets:
+            if not lines:
+                continue
+            if kind == "establishments" and self._faults is not None:
+                self._faults.apply(lines, self.counts["establishments"])
+            self.counts[kind] += len(lines)
+            member.write("".join(lines))
+            lines.clear()
+
+
+def _write_rows(rng: Random, pools: _Pools, task: _PartTask, batches: _Batches) -> dict[str, int]:
+    """Generate the rows of one part into ``batches`` and return the records per file kind.
+
+    The body is one long loop on purpose: local names, table lookups in place
+    of format specs, and inline formatting of the common cases are what make
+    it fast. Random bits are sliced from 64-bit draws, one slice per decision.
+    """
     getrandbits = rng.getrandbits
-    roots = _RootSequence(rng)
-    root_step, root_start, root_index = roots.numeric_step, roots.numeric_start, 0
-    namer = _CompanyNamer(rng)
+    permutation = pools.roots
+    root_step, root_start = permutation.numeric_step, permutation.numeric_start
+    # Part p owns k in [first_index, first_index + quota) of the numeric
+    # permutation and twice that range of the alphanumeric one, since a part
+    # never has more companies than establishments.
+    root_index = task.first_index
+    alphanumeric_roots = _AlphanumericRoots(
+        permutation, 2 * task.first_index, 2 * (task.first_index + task.quota)
+    )
+    namer = _CompanyNamer(rng, pools)
     company_name = namer.name
     persons = namer.persons
     businesses = namer.businesses
@@ -2198,232 +2311,190 @@ def _write_big_files(
     accountant_cut = round(_ACCOUNTANT_SHARE * 1024)
     natural_person_cut = _NATURAL_PERSON_CUT
     no_phones = _NO_PHONES
+    company_append = batches.companies.append
+    establishment_lines = batches.establishments
+    establishment_append = establishment_lines.append
+    partner_append = batches.partners.append
+    simples_append = batches.simples.append
+    quota = task.quota
+    written = 0
 
-    simples_file = outputs.open(
-        "simples", 0, large=establishments * _MAX_RECORD_BYTES["simples"] >= _ZIP64_THRESHOLD
-    )
-    simples_lines: list[str] = []
-    simples_append = simples_lines.append
+    while written < quota:
+        # Company: kind, number of establishments, root.
+        bits = getrandbits(64)
+        kind = kind_table[bits & 4095]
+        branches = branch_counts[(bits >> 12) & 65535]
+        if branches > quota - written:
+            branches = quota - written
+        written += branches
+        if ((bits >> 28) & 1023) < alphanumeric_cut:
+            root = alphanumeric_roots.next()
+            root_sum = -1
+            branch_letter = _LETTERS[(bits >> 38) % 26]
+        else:
+            number = (root_step * root_index + root_start) % 100_000_000
+            root_index += 1
+            a, b = number // 1_000_000, number // 10_000 % 100
+            c, d = number // 100 % 100, number % 100
+            root = f"{two_digits[a]}{two_digits[b]}{two_digits[c]}{two_digits[d]}"
+            root_sum = sums_1[a] + sums_2[b] + sums_3[c] + sums_4[d]
+            branch_letter = ""
+        nature_cnaes = kind.cnaes
 
-    base_quota, extra = divmod(establishments, parts)
-    for part in range(parts):
-        quota = base_quota + (1 if part < extra else 0)
-        files = {
-            kind: outputs.open(
-                kind, part, large=quota * _MAX_RECORD_BYTES[kind] >= _ZIP64_THRESHOLD
-            )
-            for kind in ("companies", "establishments", "partners")
-        }
-        company_lines: list[str] = []
-        establishment_lines: list[str] = []
-        partner_lines: list[str] = []
-        company_append = company_lines.append
-        establishment_append = establishment_lines.append
-        partner_append = partner_lines.append
-        batches = (
-            ("companies", files["companies"], company_lines),
-            ("establishments", files["establishments"], establishment_lines),
-            ("partners", files["partners"], partner_lines),
-            ("simples", simples_file, simples_lines),
-        )
-        written = 0
-
-        while written < quota:
-            # Company: kind, number of establishments, root.
-            bits = getrandbits(64)
-            kind = kind_table[bits & 4095]
-            branches = branch_counts[(bits >> 12) & 65535]
-            if branches > quota - written:
-                branches = quota - written
-            written += branches
-            if ((bits >> 28) & 1023) < alphanumeric_cut:
-                root = roots.alphanumeric()
-                root_sum = -1
-                branch_letter = _LETTERS[(bits >> 38) % 26]
+        head_life = head_place = 0
+        for branch in range(1, branches + 1):
+            if branch == 1:
+                order = "0001"
+                head_office = "1"
+            elif branch_letter:
+                # Branches of alphanumeric companies get letters in the order too.
+                order = branch_letter + _base36(branch, 3)
+                head_office = "2"
             else:
-                number = (root_step * root_index + root_start) % 100_000_000
-                root_index += 1
-                a, b = number // 1_000_000, number // 10_000 % 100
-                c, d = number // 100 % 100, number % 100
-                root = f"{two_digits[a]}{two_digits[b]}{two_digits[c]}{two_digits[d]}"
-                root_sum = sums_1[a] + sums_2[b] + sums_3[c] + sums_4[d]
-                branch_letter = ""
-            nature_cnaes = kind.cnaes
+                order = four_digits[branch]
+                head_office = "2"
+            if root_sum < 0:
+                digits = check_digits(root + order)
+            else:
+                total = root_sum + order_sums[branch]
+                digits = digit_pairs[(total % 1000) % 11 * 11 + (total // 1000) % 11]
 
-            head_life = head_place = 0
-            for branch in range(1, branches + 1):
-                if branch == 1:
-                    order = "0001"
-                    head_office = "1"
-                elif branch_letter:
-                    # Branches of alphanumeric companies get letters in the order too.
-                    order = branch_letter + _base36(branch, 3)
-                    head_office = "2"
-                else:
-                    order = four_digits[branch]
-                    head_office = "2"
-                if root_sum < 0:
-                    digits = check_digits(root + order)
-                else:
-                    total = root_sum + order_sums[branch]
-                    digits = digit_pairs[(total % 1000) % 11 * 11 + (total // 1000) % 11]
-
-                bits = getrandbits(64)
-                life = bits & 4095
-                trade_name = trade_names[(bits >> 12) & 4095]
-                if nature_cnaes is None:
-                    cnae = cnae_pool[(bits >> 24) & 4095]
-                else:
-                    cnae = nature_cnaes[(bits >> 24) & 15]
-                address = addresses[(bits >> 36) & 4095]
-                contact = (bits >> 48) & 1023
-                bits = getrandbits(64)
-                place = bits & 4095
-                if branch == 1:
-                    head_life = life
-                    head_place = place
-
-                area_code = location_area_codes[place]
-                if contact < accountant_cut:
-                    accountant = accountants[(bits >> 12) % accountant_count]
-                    phones = accountant.phones
-                    email = accountant.email
-                else:
-                    shape = phone_shapes[(bits >> 12) & 1023]
-                    if shape == 0 or area_code is None:
-                        phones = no_phones
-                    elif shape == 1:
-                        phones = (
-                            f'"{area_code}";"{phone_prefixes[(bits >> 22) & 127]}'
-                            f"{three_digits[(bits >> 29) & 1023]}"
-                            f'{three_digits[(bits >> 39) & 1023]}";"";"";"";""'
-                        )
-                    else:
-                        phones = phone_fields(shape, area_code, getrandbits(64))
-                    shape = email_shapes[(bits >> 49) & 1023]
-                    if shape == 0:
-                        email = '""'
-                    else:
-                        bits = getrandbits(32)
-                        email = (
-                            f'"{email_locals[bits & 2047]}{email_suffixes[(bits >> 11) & 1023]}'
-                            f'@{email_domains[(bits >> 21) & 1023]}"'
-                        )
-                        if shape == 2:
-                            email = email.lower()
-                        elif shape == 3:
-                            email = email.title() if bits & 1 else email.capitalize()
-                        elif shape == 4:
-                            email = invalid_emails[(bits >> 1) & 255]
-
-                if area_code is not None:
-                    establishment_append(
-                        f'"{root}";"{order}";"{digits}";"{head_office}";{trade_name};'
-                        f"{lifecycle_fields[life]};{cnae};{address};{location_places[place]};"
-                        f"{phones};{email};{lifecycle_specials[life]}\n"
-                    )
-                else:
-                    # Abroad: city and country come from the location.
-                    lifecycle = lifecycles[life]
-                    location = locations[place]
-                    establishment_append(
-                        f'"{root}";"{order}";"{digits}";"{head_office}";{trade_name};'
-                        f"{lifecycle.status};{location.abroad};{lifecycle.opening_field};{cnae};"
-                        f"{address};{location.place};{phones};{email};{lifecycle.special}\n"
-                    )
-
-            head_lifecycle = lifecycles[head_life]
-            head_location = locations[head_place]
             bits = getrandbits(64)
-            style = kind.name_style
-            draw = bits & 1023
-            if style == "person_cpf" and draw < 717:
-                # 70% of individual entrepreneurs: name then an 11-digit CPF
-                # with valid check digits, as in 16% of real Empresas rows.
-                a, b, c = (bits >> 10) & 1023, (bits >> 20) & 1023, (bits >> 30) & 1023
-                total = cpf_high[a] + cpf_middle[b] + cpf_low[c]
-                name = (
-                    f"{persons[(bits >> 40) & 4095]} {three_digits[a]}{three_digits[b]}"
-                    f"{three_digits[c]}{digit_pairs[(total % 1000) % 11 * 11 + (total // 1000) % 11]}"
+            life = bits & 4095
+            trade_name = trade_names[(bits >> 12) & 4095]
+            if nature_cnaes is None:
+                cnae = cnae_pool[(bits >> 24) & 4095]
+            else:
+                cnae = nature_cnaes[(bits >> 24) & 15]
+            address = addresses[(bits >> 36) & 4095]
+            contact = (bits >> 48) & 1023
+            bits = getrandbits(64)
+            place = bits & 4095
+            if branch == 1:
+                head_life = life
+                head_place = place
+
+            area_code = location_area_codes[place]
+            if contact < accountant_cut:
+                accountant = accountants[(bits >> 12) % accountant_count]
+                phones = accountant.phones
+                email = accountant.email
+            else:
+                shape = phone_shapes[(bits >> 12) & 1023]
+                if shape == 0 or area_code is None:
+                    phones = no_phones
+                elif shape == 1:
+                    phones = (
+                        f'"{area_code}";"{phone_prefixes[(bits >> 22) & 127]}'
+                        f"{three_digits[(bits >> 29) & 1023]}"
+                        f'{three_digits[(bits >> 39) & 1023]}";"";"";"";""'
+                    )
+                else:
+                    phones = phone_fields(shape, area_code, getrandbits(64))
+                shape = email_shapes[(bits >> 49) & 1023]
+                if shape == 0:
+                    email = '""'
+                else:
+                    bits = getrandbits(32)
+                    email = (
+                        f'"{email_locals[bits & 2047]}{email_suffixes[(bits >> 11) & 1023]}'
+                        f'@{email_domains[(bits >> 21) & 1023]}"'
+                    )
+                    if shape == 2:
+                        email = email.lower()
+                    elif shape == 3:
+                        email = email.title() if bits & 1 else email.capitalize()
+                    elif shape == 4:
+                        email = invalid_emails[(bits >> 1) & 255]
+
+            if area_code is not None:
+                establishment_append(
+                    f'"{root}";"{order}";"{digits}";"{head_office}";{trade_name};'
+                    f"{lifecycle_fields[life]};{cnae};{address};{location_places[place]};"
+                    f"{phones};{email};{lifecycle_specials[life]}\n"
                 )
-            elif style == "limited" and draw < 901:
-                name = f"{businesses[(bits >> 10) & 2047]} LTDA"
             else:
-                name = company_name(style, root, head_location)
-            entity = head_location.federative_entity if kind.public_body else ""
-            company_append(
-                f'"{root}";"{name}";{kind.nature_fields};"{kind.capitals[(bits >> 54) & 63]}";'
-                f'"{kind.sizes[(bits >> 23) & 1023]}";"{entity}"\n'
+                # Abroad: city and country come from the location.
+                lifecycle = lifecycles[life]
+                location = locations[place]
+                establishment_append(
+                    f'"{root}";"{order}";"{digits}";"{head_office}";{trade_name};'
+                    f"{lifecycle.status};{location.abroad};{lifecycle.opening_field};{cnae};"
+                    f"{address};{location.place};{phones};{email};{lifecycle.special}\n"
+                )
+
+        head_lifecycle = lifecycles[head_life]
+        head_location = locations[head_place]
+        bits = getrandbits(64)
+        style = kind.name_style
+        draw = bits & 1023
+        if style == "person_cpf" and draw < 717:
+            # 70% of individual entrepreneurs: name then an 11-digit CPF
+            # with valid check digits, as in 16% of real Empresas rows.
+            a, b, c = (bits >> 10) & 1023, (bits >> 20) & 1023, (bits >> 30) & 1023
+            total = cpf_high[a] + cpf_middle[b] + cpf_low[c]
+            name = (
+                f"{persons[(bits >> 40) & 4095]} {three_digits[a]}{three_digits[b]}"
+                f"{three_digits[c]}{digit_pairs[(total % 1000) % 11 * 11 + (total // 1000) % 11]}"
             )
+        elif style == "limited" and draw < 901:
+            name = f"{businesses[(bits >> 10) & 2047]} LTDA"
+        else:
+            name = company_name(style, root, head_location, draw)
+        entity = head_location.federative_entity if kind.public_body else ""
+        bits = getrandbits(16)
+        company_append(
+            f'"{root}";"{name}";{kind.nature_fields};"{kind.capitals[bits & 63]}";'
+            f'"{kind.sizes[bits >> 6]}";"{entity}"\n'
+        )
 
-            bits = getrandbits(64)
-            partner_count = kind.partner_counts[bits & 1023]
-            if partner_count:
-                qualifications = kind.partner_qualifications
-                opening = head_lifecycle.opening
-                later = head_lifecycle.later
-                for _ in range(partner_count):
-                    bits = getrandbits(64)
-                    qualification = qualifications[bits & 1023]
-                    joined = opening if (bits >> 20) & 3 else later[(bits >> 22) & 3]
-                    if ((bits >> 10) & 1023) < natural_person_cut and qualification != "30":
-                        partner_append(
-                            f'"{root}";"2";"{persons[(bits >> 24) & 4095]}";'
-                            f'"***{three_digits[(bits >> 38) & 1023]}'
-                            f'{three_digits[(bits >> 48) & 1023]}**";"{qualification}";'
-                            f'"{joined}";"";"***000000**";"";"00";"{age_bands[(bits >> 58) & 63]}"\n'
-                        )
-                    else:
-                        partner_append(partner_row(root, qualification, joined, bits))
+        bits = getrandbits(64)
+        partner_count = kind.partner_counts[bits & 1023]
+        if partner_count:
+            qualifications = kind.partner_qualifications
+            opening = head_lifecycle.opening
+            later = head_lifecycle.later
+            for _ in range(partner_count):
                 bits = getrandbits(64)
-            if ((bits >> 10) & 1023) < kind.simples_cut:
-                if kind.nature == "2135":
-                    simples_append(f'"{root}";{head_lifecycle.simples_individual}')
+                qualification = qualifications[bits & 1023]
+                joined = opening if (bits >> 20) & 3 else later[(bits >> 22) & 3]
+                if ((bits >> 10) & 1023) < natural_person_cut and qualification != "30":
+                    partner_append(
+                        f'"{root}";"2";"{persons[(bits >> 24) & 4095]}";'
+                        f'"***{three_digits[(bits >> 38) & 1023]}'
+                        f'{three_digits[(bits >> 48) & 1023]}**";"{qualification}";'
+                        f'"{joined}";"";"***000000**";"";"00";"{age_bands[(bits >> 58) & 63]}"\n'
+                    )
                 else:
-                    simples_append(f'"{root}";{head_lifecycle.simples_company}')
-
-            if len(establishment_lines) >= _BATCH_ROWS:
-                _flush(outputs, counts, plan, batches)
-
-        _flush(outputs, counts, plan, batches)
-        if plan is not None and part == parts - 1:
-            _write_closing_faults(plan, outputs, files["establishments"], counts)
-        for member in files.values():
-            outputs.close(member)
-
-    outputs.close(simples_file)
-    return counts
+                    partner_append(partner_row(root, qualification, joined, bits))
+            bits = getrandbits(64)
+        if ((bits >> 10) & 1023) < kind.simples_cut:
+            if kind.nature == "2135":
+                simples_append(f'"{root}";{head_lifecycle.simples_individual}')
+            else:
+                simples_append(f'"{root}";{head_lifecycle.simples_company}')
 
 
-def _flush(
-    outputs: _Outputs,
-    counts: _RowCounts,
-    plan: _FaultPlan | None,
-    batches: tuple[tuple[str, _MemberFile, list[str]], ...],
-) -> None:
-    """Write each buffered batch as one chunk and count its records."""
-    for kind, member, lines in batches:
-        if not lines:
-            continue
-        if kind == "establishments" and plan is not None:
-            plan.apply(lines, counts.establishments, member.path)
-        setattr(counts, kind, getattr(counts, kind) + len(lines))
-        outputs.write(member, "".join(lines))
-        lines.clear()
+        if len(establishment_lines) >= _BATCH_ROWS:
+            batches.flush()
+
+    batches.flush()
+    return batches.counts
 
 
-def _write_closing_faults(
-    plan: _FaultPlan, outputs: _Outputs, member: _MemberFile, counts: _RowCounts
-) -> None:
-    """Append the duplicated row and the trailing empty line to the last Estabelecimentos part."""
-    if plan.duplicate is not None:
-        outputs.write(member, plan.duplicate)
-        counts.establishments += 1
-        for i, fault in enumerate(plan.injected):
-            if fault.kind == "duplicate_row":
-                plan.injected[i] = attrs.evolve(fault, path=member.path)
-    outputs.write(member, "\n")
-    plan.injected.append(InjectedFault("trailing_empty_line", member.path, None))
+def _merge_simples(layout: _Layout, large: bool) -> Path:
+    """Concatenate the Simples rows of every part, in part order, into the Simples member."""
+    member = layout.open("simples", 0, large=large)
+    try:
+        for part in range(layout.parts):
+            piece = layout.simples_piece(part)
+            with piece.open("rb") as source:
+                while chunk := source.read(1 << 22):
+                    member.write_bytes(chunk)
+            piece.unlink()
+    finally:
+        member.close()
+    return member.path
 
 
 # ---------------------------------------------------------------------------
@@ -2444,12 +2515,14 @@ def _lookup_rows() -> dict[str, list[tuple[str, str]]]:
     }
 
 
-def _write_lookups(outputs: _Outputs) -> dict[str, int]:
+def _write_lookups(layout: _Layout) -> dict[str, int]:
     counts = {}
     for kind, rows in _lookup_rows().items():
-        member = outputs.open(kind, 0)
-        outputs.write(member, "".join(f'"{code}";"{text}"\n' for code, text in rows))
-        outputs.close(member)
+        member = layout.open(kind)
+        try:
+            member.write("".join(f'"{code}";"{text}"\n' for code, text in rows))
+        finally:
+            member.close()
         counts[kind] = len(rows)
     return counts
 
@@ -2474,6 +2547,120 @@ def _write_tabmun(directory: Path) -> tuple[Path, int]:
 # ---------------------------------------------------------------------------
 
 
+def _plan_parts(
+    layout: _Layout, seed: int, extraction: date, establishments: int, faults: bool
+) -> list[_PartTask]:
+    """Split the establishments over the parts and place the broken records."""
+    base, extra = divmod(establishments, layout.parts)
+    quotas = [base + (1 if part < extra else 0) for part in range(layout.parts)]
+    firsts = [sum(quotas[:part]) for part in range(layout.parts)]
+    planned: dict[int, list[tuple[int, str]]] = {}
+    empty_line_part = -1
+    if faults:
+        for kind, position in _ROW_FAULTS:
+            index = int(position * establishments)
+            part = max(p for p in range(layout.parts) if firsts[p] <= index and quotas[p] > 0)
+            planned.setdefault(part, []).append((index - firsts[part], kind))
+        empty_line_part = max(p for p in range(layout.parts) if quotas[p] > 0)
+    return [
+        _PartTask(
+            layout=layout,
+            seed=seed,
+            extraction=extraction,
+            month_establishments=establishments,
+            part=part,
+            first_index=firsts[part],
+            quota=quotas[part],
+            faults=tuple(planned.get(part, ())),
+            ends_with_empty_line=part == empty_line_part,
+        )
+        for part in range(layout.parts)
+    ]
+
+
+def _run_parts(tasks: list[_PartTask], workers: int) -> list[_PartResult]:
+    """Write the parts in this process and ``workers - 1`` child processes.
+
+    Every process walks the parts in order and writes those it claims first,
+    so a child that starts late simply writes fewer parts. Children are fresh
+    interpreters running ``_worker_main``: the calling program needs no
+    ``if __name__ == "__main__"`` guard (multiprocessing's spawn would
+    re-import it) and no fork happens in a process that may run threads.
+    """
+    if workers <= 1:
+        return [_write_part(task) for task in tasks]
+    children = [_start_worker(tasks) for _ in range(workers - 1)]
+    try:
+        results = _write_claimed_parts(tasks)
+        for child in children:
+            results.extend(_finish_worker(child))
+    except BaseException:
+        for child in children:
+            if child.poll() is None:
+                child.kill()
+            child.wait()
+        raise
+    finally:
+        for task in tasks:
+            task.layout.claim(task.part).unlink(missing_ok=True)
+    return sorted(results, key=lambda result: result.part)
+
+
+def _write_claimed_parts(tasks: list[_PartTask]) -> list[_PartResult]:
+    results = []
+    for task in tasks:
+        try:
+            # Creating the claim file fails if another process created it first.
+            os.close(os.open(task.layout.claim(task.part), os.O_CREAT | os.O_EXCL | os.O_WRONLY))
+        except FileExistsError:
+            continue
+        results.append(_write_part(task))
+    return results
+
+
+def _start_worker(tasks: list[_PartTask]) -> subprocess.Popen[bytes]:
+    project_root = str(Path(__file__).resolve().parents[2])
+    environment = dict(os.environ)
+    environment["PYTHONPATH"] = os.pathsep.join(
+        path for path in (project_root, environment.get("PYTHONPATH")) if path
+    )
+    # The tasks travel as one base64 argument: a few hundred bytes per part.
+    payload = base64.b64encode(pickle.dumps(tasks)).decode("ascii")
+    return subprocess.Popen(
+        [sys.executable, "-c", _WORKER_COMMAND, payload],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=environment,
+    )
+
+
+def _finish_worker(child: subprocess.Popen[bytes]) -> list[_PartResult]:
+    output, errors = child.communicate()
+    if child.returncode != 0:
+        detail = errors.decode(errors="replace").strip().splitlines()[-5:]
+        raise RuntimeError(
+            f"synthetic worker process failed with exit code {child.returncode}: "
+            + " | ".join(detail)
+        )
+    results: list[_PartResult] = pickle.loads(output)
+    return results
+
+
+_WORKER_COMMAND = "from adapters.receita.synthetic import _worker_main; _worker_main()"
+
+
+def _worker_main() -> None:
+    """Entry point of a worker process: read tasks from argv, write results on stdout.
+
+    Only ``_run_parts`` starts workers, so the pickles come from this module
+    in the parent process.
+    """
+    tasks: list[_PartTask] = pickle.loads(base64.b64decode(sys.argv[1]))
+    results = _write_claimed_parts(tasks)
+    sys.stdout.buffer.write(pickle.dumps(results))
+
+
 def generate_month(
     out_dir: Path,
     establishments: int,
@@ -2483,6 +2670,7 @@ def generate_month(
     zipped: bool = True,
     reference: str = "2026-11",
     faults: bool = False,
+    workers: int | None = None,
 ) -> GeneratedMonth:
     """Write a synthetic monthly CNPJ dump with ``establishments`` Estabelecimentos rows.
 
@@ -2493,52 +2681,65 @@ def generate_month(
     date in the data. ``faults=True`` adds the broken records listed in
     ``FAULT_KINDS`` to the Estabelecimentos files and needs at least 5
     establishments.
+
+    ``workers`` sets how many processes write parts in parallel (this one and
+    ``workers - 1`` child interpreters); by default one below 100,000
+    establishments and one per CPU, at most ``parts``, above. The files are
+    the same for any number of workers.
     """
     extraction = _parse_reference(reference)
     if establishments < 0:
         raise ValueError(f"invalid establishments {establishments}: must be 0 or more")
     if parts < 1:
         raise ValueError(f"invalid parts {parts}: must be 1 or more")
-    if faults and establishments < len(_FaultPlan.ROW_FAULTS):
+    if faults and establishments < len(_ROW_FAULTS):
         raise ValueError(
-            f"faults=True needs at least {len(_FaultPlan.ROW_FAULTS)} establishments, "
-            f"got {establishments}"
+            f"faults=True needs at least {len(_ROW_FAULTS)} establishments, got {establishments}"
         )
+    if workers is None:
+        cpus = os.cpu_count() or 1
+        workers = 1 if establishments < _PARALLEL_THRESHOLD else min(parts, cpus)
+    elif workers < 1:
+        raise ValueError(f"invalid workers {workers}: must be 1 or more")
 
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    code = extraction_code(extraction)
-    rng = Random(seed)
-    pools = _build_pools(rng, extraction, establishments)
-    plan = _FaultPlan(establishments) if faults else None
-
-    writer = _BackgroundWriter()
-    outputs = _Outputs(out_dir, code, parts, zipped, writer)
+    layout = _Layout(out_dir, extraction_code(extraction), parts, zipped)
+    tasks = _plan_parts(layout, seed, extraction, establishments, faults)
     try:
-        counts = _write_big_files(rng, pools, outputs, establishments, parts, plan)
-        lookup_counts = _write_lookups(outputs)
+        results = _run_parts(tasks, workers)
+        simples_path = _merge_simples(
+            layout, establishments * _MAX_RECORD_BYTES["simples"] >= _ZIP64_THRESHOLD
+        )
     finally:
-        writer.finish()
+        for part in range(parts):
+            layout.simples_piece(part).unlink(missing_ok=True)
+    lookup_counts = _write_lookups(layout)
     tabmun_path, tabmun_rows = _write_tabmun(out_dir)
 
-    paths = {kind: tuple(found) for kind, found in outputs.paths.items()}
+    paths = {
+        kind: tuple(layout.path(kind, index) for index in range(parts))
+        for kind in ("companies", "establishments", "partners")
+    }
+    paths["simples"] = (simples_path,)
+    paths.update({kind: (layout.path(kind),) for kind in lookup_counts})
     paths["tabmun"] = (tabmun_path,)
     rows = {
-        "companies": counts.companies,
-        "establishments": counts.establishments,
-        "partners": counts.partners,
-        "simples": counts.simples,
+        "companies": sum(result.companies for result in results),
+        "establishments": sum(result.establishments for result in results),
+        "partners": sum(result.partners for result in results),
+        "simples": sum(result.simples for result in results),
         **lookup_counts,
         "tabmun": tabmun_rows,
     }
     return GeneratedMonth(
         directory=out_dir,
         reference=reference,
-        extraction_code=code,
+        extraction_code=layout.code,
         seed=seed,
-        paths=paths,
-        rows=rows,
-        faults=tuple(plan.injected) if plan else (),
+        paths={kind: paths[kind] for kind in FILE_KINDS},
+        rows={kind: rows[kind] for kind in FILE_KINDS},
+        faults=tuple(fault for result in results for fault in result.faults),
     )
 
 
@@ -2553,9 +2754,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--establishments", type=int, default=100_000, help="Estabelecimentos rows (default 100000)"
     )
     parser.add_argument("--seed", type=int, default=1, help="random seed (default 1)")
-    parser.add_argument("--parts", type=int, default=10, help="parts of the large files (default 10)")
+    parser.add_argument(
+        "--parts", type=int, default=10, help="parts of the large files (default 10)"
+    )
     parser.add_argument(
         "--reference", default="2026-11", help="delivery month as YYYY-MM (default 2026-11)"
+    )
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=None,
+        help="processes writing parts in parallel (default: one per CPU from 100000 rows)",
     )
     parser.add_argument(
         "--plain", action="store_true", help="write plain CSV members instead of zips"
@@ -2575,6 +2784,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             zipped=not args.plain,
             reference=args.reference,
             faults=args.faults,
+            workers=args.workers,
         )
     except ValueError as error:
         parser.error(str(error))
@@ -2586,11 +2796,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"{'faults':<16}{month.fault_count:>12}")
     print(
         f"{'seconds':<16}{elapsed:>12.2f}  "
-        f"({month.establishments / elapsed:,.0f} establishments/s, "
-        f"{month.source_rows / elapsed:,.0f} source rows/s)"
+        f"({month.establishments / max(elapsed, 1e-9):,.0f} establishments/s, "
+        f"{month.source_rows / max(elapsed, 1e-9):,.0f} source rows/s)"
     )
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    # Run the package module's main, not this __main__ copy, so the tasks
+    # pickled for worker processes name classes the workers can import.
+    from adapters.receita.synthetic import main as package_main
+
+    sys.exit(package_main())

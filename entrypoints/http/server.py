@@ -1,0 +1,103 @@
+"""Run the HTTP API: one container per process, its resources opened in ``cleanup_ctx``."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from typing import Any
+
+import structlog
+from aiohttp import web
+
+from adapters.postgres.database import migrate
+from domain.search import Page, PageRequest, SearchCriteria
+from entrypoints.container import Container, build_container, check_database, check_redis, provide
+from entrypoints.http.app import HttpServices, create_app
+from entrypoints.settings import Settings
+
+log = structlog.get_logger(__name__)
+
+CONTAINER_KEY = web.AppKey("container", Container)
+
+
+def build_app(container: Container) -> web.Application:
+    """Create the API app over ``container``; resources open when the app starts."""
+
+    # The services resolve the container's providers on each call, so they
+    # work once cleanup_ctx has opened the engine, Redis and the HTTP client.
+    async def search_preleads(
+        criteria: SearchCriteria, page: PageRequest, tenant: str | None
+    ) -> Page:
+        use_case = await provide(container.search_preleads)
+        result: Page = await use_case(criteria, page, tenant)
+        return result
+
+    async def get_company(cnpj: str) -> dict[str, Any]:
+        use_case = await provide(container.get_company)
+        detail: dict[str, Any] = await use_case(cnpj)
+        return detail
+
+    async def resolve_api_key(key: str) -> str | None:
+        api_keys = await provide(container.api_keys)
+        tenant: str | None = await api_keys.resolve(key)
+        return tenant
+
+    async def database_ready() -> None:
+        await check_database(await provide(container.engine))
+
+    async def redis_ready() -> None:
+        await check_redis(await provide(container.redis))
+
+    services = HttpServices(
+        search_preleads=search_preleads,
+        get_company=get_company,
+        resolve_api_key=resolve_api_key,
+        readiness={"database": database_ready, "redis": redis_ready},
+        max_per_page=container.settings().max_per_page,
+    )
+    app = create_app(services)
+    app[CONTAINER_KEY] = container
+    app.cleanup_ctx.append(_container_resources)
+    return app
+
+
+async def _container_resources(app: web.Application) -> AsyncIterator[None]:
+    container = app[CONTAINER_KEY]
+    await container.init_resources()
+    log.info("api_started")
+    yield
+    await container.shutdown_resources()
+    log.info("api_stopped")
+
+
+def _prepare(settings: Settings) -> Container:
+    container = build_container(settings)
+    migrate(container.database_url())
+    return container
+
+
+def serve(settings: Settings, *, host: str | None = None, port: int | None = None) -> int:
+    """Migrate, then serve the API until interrupted (blocking)."""
+    app = build_app(_prepare(settings))
+    web.run_app(
+        app,
+        host=host or settings.http_host,
+        port=port or settings.http_port,
+        access_log=None,
+        print=None,
+    )
+    return 0
+
+
+async def serve_async(settings: Settings, *, host: str, port: int) -> None:
+    """Serve the API from inside a running event loop until cancelled."""
+    container = await asyncio.to_thread(_prepare, settings)
+    runner = web.AppRunner(build_app(container), access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, host, port)
+    await site.start()
+    log.info("api_listening", host=host, port=port)
+    try:
+        await asyncio.Event().wait()
+    finally:
+        await runner.cleanup()
