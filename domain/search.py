@@ -14,20 +14,9 @@ from decimal import Decimal
 import attrs
 
 from domain.errors import InvalidSearch
+from domain.municipality import IBGE_STATE_PREFIXES, UFS
 
-#: The 27 federative units plus EX (establishments abroad).
-UFS = frozenset(
-    "AC AL AM AP BA CE DF ES GO MA MG MS MT PA PB PE PI PR RJ RN RO RR RS SC SE SP TO EX".split()
-)
-
-#: First two digits of an IBGE municipality code, per UF.
-IBGE_STATE_PREFIX = {
-    "RO": "11", "AC": "12", "AM": "13", "RR": "14", "PA": "15", "AP": "16", "TO": "17",
-    "MA": "21", "PI": "22", "CE": "23", "RN": "24", "PB": "25", "PE": "26", "AL": "27",
-    "SE": "28", "BA": "29", "MG": "31", "ES": "32", "RJ": "33", "SP": "35", "PR": "41",
-    "SC": "42", "RS": "43", "MS": "50", "MT": "51", "GO": "52", "DF": "53",
-}  # fmt: skip
-UF_BY_IBGE_PREFIX = {prefix: uf for uf, prefix in IBGE_STATE_PREFIX.items()}
+UF_BY_IBGE_PREFIX = {prefix: uf for uf, prefix in IBGE_STATE_PREFIXES.items()}
 
 #: Situação cadastral codes of the Estabelecimentos file.
 REGISTRATION_STATUS = {

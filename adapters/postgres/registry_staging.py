@@ -22,7 +22,7 @@ import re
 import time
 import uuid
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -245,43 +245,91 @@ class PostgresRegistryStaging:
             )
 
     async def finalize(self, run: RunState) -> FinalizeResult:
-        """Deduplicate, build indexes and constraints, count shared contacts, ANALYZE."""
+        """Deduplicate, build indexes and constraints, count shared contacts, ANALYZE.
+
+        Each fact table's work is one chain of steps on its own connection; two
+        chains run at a time, longest first, so both cores stay busy.
+        """
         schema = run.staging_schema
         run_uuid = uuid.UUID(run.run_id)
         duplicates: dict[int, int] = defaultdict(int)
         conflicts: dict[int, int] = defaultdict(int)
         timings: dict[str, float] = {}
-
-        started = time.perf_counter()
-        async with raw_connection(self._engine) as conn:
-            await _tune_session(conn)
-            removed_duplicates, removed_conflicts = await _dedup_unkeyed(
-                conn, schema, "partner", run_uuid
-            )
-            _add(duplicates, removed_duplicates)
-            _add(conflicts, removed_conflicts)
-        timings["dedup_partner"] = time.perf_counter() - started
-
-        started = time.perf_counter()
         statements = await _index_statements(self._engine, LIVE_SCHEMA, schema)
-        results = await self._build_indexes(statements, schema, run_uuid)
-        for removed_duplicates, removed_conflicts in results:
-            _add(duplicates, removed_duplicates)
-            _add(conflicts, removed_conflicts)
-        timings["indexes"] = time.perf_counter() - started
 
-        started = time.perf_counter()
-        async with raw_connection(self._engine) as conn:
-            await _tune_session(conn)
-            await _count_shared_contacts(conn, schema, self._shared_threshold)
-            timings["shared_contacts"] = time.perf_counter() - started
+        async def timed(name: str, step: Awaitable[Any]) -> Any:
             started = time.perf_counter()
-            await conn.execute(
-                f"ANALYZE {schema}.establishment, {schema}.company, "
-                f"{schema}.partner, {schema}.simples"
+            result = await step
+            timings[name] = round(timings.get(name, 0.0) + time.perf_counter() - started, 3)
+            return result
+
+        def merge(result: tuple[dict[int, int], dict[int, int]]) -> None:
+            _add(duplicates, result[0])
+            _add(conflicts, result[1])
+
+        async def establishment_chain(conn: asyncpg.Connection) -> None:
+            merge(
+                await timed(
+                    "indexes_establishment",
+                    _build_table_indexes(
+                        conn, schema, "establishment", statements.get("establishment", []), run_uuid
+                    ),
+                )
             )
-            timings["analyze"] = time.perf_counter() - started
-            counts = await _table_counts(conn, schema)
+            await timed(
+                "shared_contacts", _count_shared_contacts(conn, schema, self._shared_threshold)
+            )
+            await timed(
+                "indexes_shared_contact",
+                _build_table_indexes(
+                    conn, schema, "shared_contact", statements.get("shared_contact", []), run_uuid
+                ),
+            )
+            await timed("analyze_establishment", _analyze(conn, schema, "establishment"))
+
+        async def partner_chain(conn: asyncpg.Connection) -> None:
+            merge(await timed("dedup_partner", _dedup_unkeyed(conn, schema, "partner", run_uuid)))
+            await timed(
+                "indexes_partner",
+                _build_table_indexes(
+                    conn, schema, "partner", statements.get("partner", []), run_uuid
+                ),
+            )
+            await timed("analyze_partner", _analyze(conn, schema, "partner"))
+
+        def keyed_chain(table: str) -> Callable[[asyncpg.Connection], Awaitable[None]]:
+            async def chain(conn: asyncpg.Connection) -> None:
+                merge(
+                    await timed(
+                        f"indexes_{table}",
+                        _build_table_indexes(
+                            conn, schema, table, statements.get(table, []), run_uuid
+                        ),
+                    )
+                )
+                await timed(f"analyze_{table}", _analyze(conn, schema, table))
+
+            return chain
+
+        chains: asyncio.Queue[Callable[[asyncpg.Connection], Awaitable[None]]] = asyncio.Queue()
+        for chain in (
+            establishment_chain,
+            partner_chain,
+            keyed_chain("company"),
+            keyed_chain("simples"),
+        ):
+            chains.put_nowait(chain)
+
+        async def worker() -> None:
+            async with raw_connection(self._engine) as conn:
+                await _tune_session(conn)
+                while not chains.empty():
+                    await chains.get_nowait()(conn)
+
+        await asyncio.gather(*(worker() for _ in range(self._index_workers)))
+
+        async with raw_connection(self._engine) as conn:
+            counts = await timed("counts", _table_counts(conn, schema))
             # Abroad (9707, UF EX) has no IBGE code by definition.
             unmapped = await conn.fetch(
                 f"SELECT DISTINCT tom_code FROM {schema}.establishment "
@@ -295,28 +343,6 @@ class PostgresRegistryStaging:
             unmapped_municipalities=tuple(r["tom_code"] for r in unmapped),
             timings=timings,
         )
-
-    async def _build_indexes(
-        self, statements: dict[str, list[str]], schema: str, run_uuid: uuid.UUID
-    ) -> list[tuple[dict[int, int], dict[int, int]]]:
-        """Build each table's indexes, several tables at once to use every core."""
-        queue: asyncio.Queue[str] = asyncio.Queue()
-        # Largest first, so the longest build starts at once.
-        for table in sorted(statements, key=lambda t: t != "establishment"):
-            queue.put_nowait(table)
-        results: list[tuple[dict[int, int], dict[int, int]]] = []
-
-        async def worker() -> None:
-            async with raw_connection(self._engine) as conn:
-                await _tune_session(conn)
-                while not queue.empty():
-                    table = queue.get_nowait()
-                    results.append(
-                        await _build_table_indexes(conn, schema, table, statements[table], run_uuid)
-                    )
-
-        await asyncio.gather(*(worker() for _ in range(self._index_workers)))
-        return results
 
     async def check(self, run: RunState, counts: dict[str, int], *, force: bool) -> None:
         """Refuse to publish a month that is empty or much smaller than the live one."""
@@ -622,25 +648,36 @@ async def _dedup_keyed(
     return await _record_removed(conn, rows, run_id, table)
 
 
+#: Columns that every word-for-word repeat of a partner row shares and that are
+#: cheap to group by; full rows are compared only within these groups.
+_PARTNER_CANDIDATE_KEY = ("cnpj_root", "name", "document", "qualification_code", "entry_date")
+
+
 async def _dedup_unkeyed(
     conn: asyncpg.Connection, schema: str, table: str, run_id: uuid.UUID
 ) -> tuple[dict[int, int], dict[int, int]]:
     """Remove rows repeated word for word (same content, any source position)."""
     columns = await _content_columns(conn, schema, table)
-    content = f"md5(ROW({', '.join(columns)})::text)"
+    candidate = ", ".join(_PARTNER_CANDIDATE_KEY)
+    same_candidate = " AND ".join(
+        f"t.{c} IS NOT DISTINCT FROM r.{c}" for c in _PARTNER_CANDIDATE_KEY
+    )
+    t_columns = ", ".join("t." + c for c in columns)
+    # Grouping by a few narrow columns finds the candidates without converting
+    # rows to text; the window over every column then keeps one row per exact
+    # repeat, so two partners that differ in any column both stay.
     rows = await conn.fetch(
         f"""
         WITH repeated AS (
-            SELECT cnpj_root, {content} AS digest FROM {schema}.{table}
-            GROUP BY 1, 2 HAVING count(*) > 1
+            SELECT {candidate} FROM {schema}.{table}
+            GROUP BY {candidate} HAVING count(*) > 1
         ),
         ranked AS (
             SELECT t.ctid AS row_id, t.source_file_id, t.source_line,
-                   row_number() OVER (PARTITION BY t.cnpj_root, r.digest
+                   row_number() OVER (PARTITION BY {t_columns}
                                       ORDER BY t.source_file_id, t.source_line) AS position
             FROM {schema}.{table} t
-            JOIN repeated r ON r.cnpj_root = t.cnpj_root
-                           AND r.digest = md5(ROW({", ".join("t." + c for c in columns)})::text)
+            JOIN repeated r ON r.cnpj_root = t.cnpj_root AND {same_candidate}
         )
         DELETE FROM {schema}.{table} t USING ranked r
         WHERE t.ctid = r.row_id AND r.position > 1
@@ -688,22 +725,52 @@ async def _record_removed(
     return dict(duplicates), dict(conflicts)
 
 
+#: Columns that search filters and joins read; ANALYZE computes statistics for
+#: these only, which costs a fraction of analysing all of them.
+_ANALYZE_COLUMNS = {
+    "establishment": (
+        "cnpj",
+        "cnpj_root",
+        "uf",
+        "cnae_primary",
+        "cnaes_secondary",
+        "ibge_code",
+        "registration_status",
+        "is_head_office",
+        "opening_date",
+        "phone1_kind",
+        "phone2_kind",
+        "email_valid",
+    ),
+    "company": ("cnpj_root", "company_size", "share_capital"),
+    "simples": ("cnpj_root", "simples_opted", "mei_opted"),
+    "partner": ("cnpj_root",),
+}
+
+
+async def _analyze(conn: asyncpg.Connection, schema: str, table: str) -> None:
+    columns = ", ".join(_ANALYZE_COLUMNS[table])
+    await conn.execute(f"ANALYZE {schema}.{table} ({columns})")
+
+
 async def _count_shared_contacts(conn: asyncpg.Connection, schema: str, threshold: int) -> None:
     """Record e-mails and phones that at least ``threshold`` establishments share."""
+    # One scan: each establishment contributes its e-mail and both phones as
+    # (kind, value) pairs, and one aggregate counts them all.
     await conn.execute(
         f"""
         INSERT INTO {schema}.shared_contact (kind, value, establishment_count)
-        SELECT 'email', email, count(*) FROM {schema}.establishment
-        WHERE email IS NOT NULL AND email_valid
-        GROUP BY email HAVING count(*) >= $1
-        UNION ALL
-        SELECT 'phone', phone, count(*) FROM (
-            SELECT phone1 AS phone FROM {schema}.establishment
-            WHERE phone1_kind IN ('mobile', 'landline')
-            UNION ALL
-            SELECT phone2 FROM {schema}.establishment WHERE phone2_kind IN ('mobile', 'landline')
-        ) phones
-        GROUP BY phone HAVING count(*) >= $1
+        SELECT contact.kind, contact.value, count(*)
+        FROM {schema}.establishment e
+        CROSS JOIN LATERAL (VALUES
+            ('email', CASE WHEN e.email_valid THEN e.email END),
+            ('phone', CASE WHEN e.phone1_kind IN ('mobile', 'landline') THEN e.phone1 END),
+            ('phone', CASE WHEN e.phone2_kind IN ('mobile', 'landline')
+                                AND e.phone2 IS DISTINCT FROM e.phone1 THEN e.phone2 END)
+        ) AS contact(kind, value)
+        WHERE contact.value IS NOT NULL
+        GROUP BY contact.kind, contact.value
+        HAVING count(*) >= $1
         """,
         threshold,
     )

@@ -24,11 +24,7 @@ from adapters.receita import normalize as nz
 from adapters.receita.columns import source_columns
 from adapters.receita.files import DumpFile, Utf8Stream
 from domain.ingestion import FileKind, QuarantineReason
-
-#: The 27 federative units plus EX for establishments abroad.
-UFS = frozenset(
-    "AC AL AM AP BA CE DF ES GO MA MG MS MT PA PB PE PI PR RJ RN RO RR RS SC SE SP TO EX".split()
-)
+from domain.municipality import UFS
 
 _CNPJ_ROOT_PATTERN = "^[0-9A-Z]{8}$"
 _CNPJ_PATTERN = "^[0-9A-Z]{12}[0-9]{2}$"

@@ -131,8 +131,6 @@ def upgrade() -> None:
         "CREATE INDEX establishment_cnaes_secondary_idx "
         "ON registry.establishment USING gin (cnaes_secondary)"
     )
-    op.execute("CREATE INDEX establishment_root_idx ON registry.establishment (cnpj_root)")
-
     op.execute(
         """
         CREATE TABLE registry.partner (
