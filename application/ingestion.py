@@ -37,7 +37,7 @@ class RunState:
 
 @attrs.frozen
 class FileProgress:
-    """What earlier attempts of a run stored of one file."""
+    """Rows and chunks of one file that earlier attempts of a run stored."""
 
     completed: bool
     chunks_done: int
@@ -74,7 +74,7 @@ class LocalDump:
 class MunicipalityMap:
     tom_to_ibge: Mapping[str, str | None]
     tom_to_uf: Mapping[str, str]
-    #: Where the table came from, for the run summary.
+    #: Origin of the table (URL, path or ``none``), for the run summary.
     origin: str
 
 
@@ -133,7 +133,7 @@ class ProgressReporter(Protocol):
 
 
 class RegistryStaging(Protocol):
-    """Where a month is loaded before it goes live."""
+    """Storage a month is loaded into before it goes live."""
 
     async def acquire_lock(self) -> None: ...
 

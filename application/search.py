@@ -60,7 +60,7 @@ class SearchPreLeads:
 
 
 class GetCompany:
-    """Read one establishment by CNPJ with everything the registry knows about it."""
+    """Read one establishment by CNPJ with its company, partners and Simples data."""
 
     def __init__(self, queries: CompanyQueries) -> None:
         self._queries = queries

@@ -98,7 +98,7 @@ class FileCounts:
 
 @attrs.frozen
 class RunSummary:
-    """What an ingestion run did, file by file, plus the mapping gaps it found."""
+    """Outcome of an ingestion run: counts per file and the municipality codes left unmapped."""
 
     run_id: str
     source: str

@@ -16,7 +16,7 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 
 class SettingsError(ValueError):
-    """Raised when an environment variable holds a value that cannot be used."""
+    """Raised when an environment variable contains a value that cannot be used."""
 
 
 def _read_int(env: dict[str, str], name: str, default: int, minimum: int = 0) -> int:

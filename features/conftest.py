@@ -2,13 +2,12 @@
 
 pytest-bdd steps are plain functions, so ``garimpo_api`` owns an event loop
 and runs every coroutine (ingestion, tenant creation, HTTP requests) on it.
-The database and Redis fixtures come from ``tests/conftest.py``.
+The database and Redis fixtures come from ``tests/support/fixtures.py``.
 """
 
 from __future__ import annotations
 
 import asyncio
-import sys
 from collections.abc import Awaitable, Iterator, Mapping
 from pathlib import Path
 from typing import Any, TypeVar
@@ -17,21 +16,13 @@ import attrs
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-# pytest puts the repository root on sys.path only when it collects the
-# ``tests`` package, so ``pytest features`` alone needs it added here.
-# NOTE: ``pythonpath = ["."]`` under [tool.pytest.ini_options] would make this unnecessary.
-if str(REPO_ROOT) not in sys.path:
-    sys.path.insert(0, str(REPO_ROOT))
-
-from application.ingestion import IngestMonth  # noqa: E402
-from domain.ingestion import RunSummary  # noqa: E402
-from entrypoints.container import Container, build_container, provide  # noqa: E402
-from entrypoints.http.middleware import API_KEY_HEADER  # noqa: E402
-from entrypoints.http.server import build_app  # noqa: E402
-from entrypoints.progress import LogProgress  # noqa: E402
-from entrypoints.settings import Settings  # noqa: E402
-from tests.conftest import database_url, redis_url, settings  # noqa: E402, F401
+from application.ingestion import IngestMonth
+from domain.ingestion import RunSummary
+from entrypoints.container import Container, build_container, provide
+from entrypoints.http.middleware import API_KEY_HEADER
+from entrypoints.http.server import build_app
+from entrypoints.progress import LogProgress
+from entrypoints.settings import Settings
 
 T = TypeVar("T")
 
@@ -51,9 +42,9 @@ class GarimpoApi:
     Every method blocks until its coroutine finishes on the fixture's loop.
     """
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, app_settings: Settings) -> None:
         self._loop = asyncio.new_event_loop()
-        self.container: Container = build_container(settings)
+        self.container: Container = build_container(app_settings)
         self._client = self.run(self._start_client())
 
     async def _start_client(self) -> TestClient[Any, Any]:
@@ -110,7 +101,7 @@ class GarimpoApi:
 
 
 @pytest.fixture
-def garimpo_api(settings: Settings) -> Iterator[GarimpoApi]:
+def garimpo_api(settings: Settings) -> Iterator[GarimpoApi]:  # noqa: F811 - the fixture imported above
     api = GarimpoApi(settings)
     try:
         yield api

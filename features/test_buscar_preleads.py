@@ -30,6 +30,7 @@ if TYPE_CHECKING:
 
 scenarios("buscar_preleads.feature")
 
+
 @attrs.frozen
 class Municipality:
     tom_code: str
@@ -55,7 +56,7 @@ CNAES = {
 
 @attrs.define
 class SearchState:
-    """What the steps of one scenario share: the tenant's key and the last response."""
+    """State shared by the steps of one scenario: the tenant's key and the last response."""
 
     api_key: str | None = None
     response: ApiResponse | None = None
@@ -95,7 +96,7 @@ def establishment_fields(row: dict[str, str]) -> list[str]:
         cnpj[8:12],
         nome_fantasia=row["nome fantasia"],
         situacao_cadastral=status,
-        # 00 is "sem motivo"; 01 is "extinção por encerramento", the usual reason of a BAIXADA.
+        # Reason 00 is "sem motivo". A BAIXADA usually has 01, "extinção por encerramento".
         motivo_situacao_cadastral="00" if status == "02" else "01",
         cnae_fiscal_principal=row["cnae principal"],
         cnae_fiscal_secundaria=row["cnaes secundários"],
@@ -122,17 +123,18 @@ def write_dump(folder: Path, rows: list[dict[str, str]]) -> None:
                 for row in rows
             ],
             FileKind.CNAE: [[code, text] for code, text in CNAES.items()],
-            FileKind.MUNICIPALITY: [[m.tom_code, m.name] for m in MUNICIPALITIES.values()],
+            FileKind.MUNICIPALITY: [[town.tom_code, town.name] for town in MUNICIPALITIES.values()],
         },
         zipped=True,
     )
 
     # The Tesouro table: TOM;CNPJ;name padded with spaces;UF;IBGE, no header, CRLF.
-    tabmun = "".join(
-        f"{m.tom_code};{m.city_hall_cnpj};{m.name.ljust(TESOURO_NAME_WIDTH)};{m.uf};{m.ibge_code}\r\n"
-        for m in MUNICIPALITIES.values()
-    )
-    (folder / "tabmun.csv").write_bytes(tabmun.encode("latin-1"))
+    lines = [
+        f"{town.tom_code};{town.city_hall_cnpj};{town.name.ljust(TESOURO_NAME_WIDTH)};"
+        f"{town.uf};{town.ibge_code}\r\n"
+        for town in MUNICIPALITIES.values()
+    ]
+    (folder / "tabmun.csv").write_bytes("".join(lines).encode("latin-1"))
 
 
 def table_rows(datatable: list[list[str]]) -> list[dict[str, str]]:
@@ -260,8 +262,10 @@ def result_excludes(search_state: SearchState, cnpj: str) -> None:
 
 @then(parsers.parse('o estabelecimento "{cnpj}" tem o nome fantasia "{trade_name}"'))
 def trade_name_is(search_state: SearchState, cnpj: str, trade_name: str) -> None:
-    wanted = Cnpj.parse(cnpj).value
-    items = [item for item in search_state.last_response().body["data"] if item["cnpj"] == wanted]
+    expected_cnpj = Cnpj.parse(cnpj).value
+    items = [
+        item for item in search_state.last_response().body["data"] if item["cnpj"] == expected_cnpj
+    ]
     assert len(items) == 1
     assert items[0]["trade_name"] == trade_name
 

@@ -1,8 +1,8 @@
 """Tenant API keys: created once, shown once, stored as a SHA-256 digest.
 
-A key reads ``gar_<prefix>_<secret>``. The prefix is stored in clear so a
-lookup is one index probe; the secret is 32 random bytes, so a fast digest is
-enough (unlike passwords, nothing here can be guessed by brute force).
+A key reads ``gar_<prefix>_<secret>``. The prefix is stored in clear, so a
+lookup is one index probe. The secret is 32 random bytes, which no brute force
+can guess, so a fast digest is enough (passwords need a slow one).
 """
 
 from __future__ import annotations

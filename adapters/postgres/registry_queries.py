@@ -159,10 +159,13 @@ def _contact_conditions(criteria: SearchCriteria, params: _Params) -> list[str]:
 
     if shared_off:
         # Leave out establishments whose every working contact belongs to
-        # someone else (typically their accountant); those with no contact at
-        # all are the business of the has_phone/has_email filters.
+        # someone else, typically their accountant. Establishments with no
+        # contact at all are left to the has_phone and has_email filters.
         valid = "('mobile', 'landline')"
-        any_contact = f"(e.phone1_kind IN {valid} OR e.phone2_kind IN {valid} OR coalesce(e.email_valid, false))"
+        # coalesce: a missing phone makes IN null, and NOT null would drop the row.
+        any_contact = (
+            f"coalesce(e.phone1_kind IN {valid} OR e.phone2_kind IN {valid} OR e.email_valid, false)"
+        )
         own_contact = (
             f"((e.phone1_kind IN {valid} AND {_own('e.phone1', 'phone')}) "
             f"OR (e.phone2_kind IN {valid} AND {_own('e.phone2', 'phone')}) "

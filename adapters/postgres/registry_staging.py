@@ -53,8 +53,8 @@ TABLE_FOR_KIND: dict[FileKind, str] = {
     FileKind.PARTNER_QUALIFICATION: "partner_qualification",
 }
 
-#: Natural key of each fact table; the partner table has none (two partners of
-#: one company may share name and masked CPF), so only identical rows merge.
+#: Natural key of each fact table. The partner table has none, because two
+#: partners of one company may share name and masked CPF, so only identical rows merge.
 KEYS: dict[str, tuple[str, ...]] = {
     "company": ("cnpj_root",),
     "establishment": ("cnpj", "uf"),
@@ -247,7 +247,7 @@ class PostgresRegistryStaging:
     async def finalize(self, run: RunState) -> FinalizeResult:
         """Deduplicate, build indexes and constraints, count shared contacts, ANALYZE.
 
-        Each fact table's work is one chain of steps on its own connection; two
+        Each fact table's work is one chain of steps on its own connection. Two
         chains run at a time, longest first, so both cores stay busy.
         """
         schema = run.staging_schema
@@ -664,7 +664,7 @@ async def _dedup_unkeyed(
     )
     t_columns = ", ".join("t." + c for c in columns)
     # Grouping by a few narrow columns finds the candidates without converting
-    # rows to text; the window over every column then keeps one row per exact
+    # rows to text. The window over every column then keeps one row per exact
     # repeat, so two partners that differ in any column both stay.
     rows = await conn.fetch(
         f"""

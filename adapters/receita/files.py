@@ -1,8 +1,8 @@
 """Find the files of a monthly CNPJ dump in a folder and open them as UTF-8 streams.
 
 Receita has named the files two ways. Since 2022 the zips are called
-``Estabelecimentos0.zip`` … while each member keeps the mainframe name
-(``K3241.K03200Y0.D50712.ESTABELE``); the 2021 deliveries used that mainframe
+``Estabelecimentos0.zip`` and so on, while each member keeps the mainframe name
+(``K3241.K03200Y0.D50712.ESTABELE``). The 2021 deliveries used that mainframe
 name for the zip too (``F.K03200$Z.D10612.CNAECSV.zip``). Recognising the kind
 by a token of either name covers both, plus extracted members and the
 ``ESTABELE.csv`` style that some mirrors use.

@@ -530,7 +530,7 @@ def _check_digits_ok(cnpj: pa.Array, bad_shape: pa.Array) -> pa.Array:
     """Verify the modulo-11 check digits of well-shaped CNPJs in one numpy pass.
 
     Each character counts its ASCII code minus 48, which gives digits their
-    value and letters 17 (A) to 42 (Z), as Receita's alphanumeric CNPJ rule says.
+    value and letters 17 (A) to 42 (Z), following Receita's rule for alphanumeric CNPJs.
     """
     if isinstance(cnpj, pa.ChunkedArray):
         cnpj = cnpj.combine_chunks()
@@ -568,8 +568,8 @@ def _record_numbers(ordinals: np.ndarray, invalid_numbers: list[int]) -> np.ndar
     if not invalid_numbers:
         return ordinals
     rejected = np.array(sorted(invalid_numbers), dtype=np.int64)
-    # The n-th good record is preceded by k rejected records, where k is the
-    # count of rejected numbers below n + k; iterate to the fixed point.
+    # The n-th good record has record number n + k, where k counts the rejected
+    # numbers below n + k. Iterating from k = 0 reaches that fixed point.
     numbers = ordinals.copy()
     while True:
         shifted = ordinals + np.searchsorted(rejected, numbers, side="right")

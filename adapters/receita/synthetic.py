@@ -4,11 +4,14 @@ A generated month has the file names, member names, encoding and quoting of a
 real delivery: ISO-8859-1, ``;`` separated, every field double-quoted, LF line
 ends, no header, and one CSV member per zip named as in the real dump. Code
 mixes and data quirks follow measurements of real deliveries, so the product's
-default run, the tests and the ingestion benchmark work without the 6 GB
-download.
+default run, the tests and the ingestion benchmark work without downloading
+the multi-gigabyte dump. Names, CPFs and contacts are random combinations, not
+records of real people.
 
-Rows are written as they are generated, so memory stays flat for any size. The
-same arguments give byte-identical files on the same Python version (Python
+Rows are written in batches as they are generated, so memory stays flat for
+any size (about 40 MB per process). Large months are split over worker
+processes, one part each at a time. The same arguments give byte-identical
+files on the same Python version, whatever the number of workers (Python
 guarantees only ``random()``'s sequence across versions, and this module also
 uses ``getrandbits``).
 
@@ -76,7 +79,7 @@ class InjectedFault:
     """A deliberately broken record written by ``generate_month(faults=True)``."""
 
     kind: str
-    #: The zip (or plain member file) that holds the record.
+    #: The zip (or plain member file) that contains the record.
     path: Path
     #: The 14-character CNPJ as written in the record, or None for the empty line.
     cnpj: str | None
@@ -339,7 +342,10 @@ _REASONS = (
     ("18", "INTERRUPCAO TEMPORARIA DAS ATIVIDADES"),
     ("21", "PEDIDO DE BAIXA INDEFERIDA"),
     ("37", "BAIXA DE PRODUTOR RURAL"),
-    ("54", "EXTINCAO - TRATAMENTO DIFERENCIADO DADO AS ME E EPP (LEI COMPLEMENTAR NUMERO 123/2006)"),
+    (
+        "54",
+        "EXTINCAO - TRATAMENTO DIFERENCIADO DADO AS ME E EPP (LEI COMPLEMENTAR NUMERO 123/2006)",
+    ),
     ("63", "OMISSAO DE DECLARACOES"),
     ("67", "REGISTRO CANCELADO"),
     ("70", "ANULACAO POR NAO CONFIRMADO ATO DE REGISTRO DO MEI NA JUNTA COMERCIAL"),
@@ -856,7 +862,7 @@ class _CompanyKind:
     sizes: tuple[float, float, float, float]
     #: Capital table: "micro", "business", "large" or "none".
     capital: str
-    #: How legal names look, see ``_CompanyNamer``.
+    #: Legal-name style, one of the styles ``_CompanyNamer.name`` handles.
     name_style: str
     public_body: bool = False
 
@@ -866,8 +872,10 @@ _ONE_PARTNER = (0.0, 1.0, 0.0, 0.0, 0.0)
 
 #: Legal natures and their shares of companies. Individual entrepreneurs (2135)
 #: have no partners, so the other natures carry about 2.5 partners each. With
-#: these shares a month has about 0.95 companies, 1.25 partners and 0.9 Simples
-#: rows per establishment.
+#: these shares a month has about 0.95 companies, 1.25 partners and 0.88 Simples
+#: rows per establishment. Arguments in field order: nature, responsible,
+#: weight, partner counts, partner qualifications, Simples share, porte weights
+#: (01, 03, 05, 00), capital table, name style.
 _COMPANY_KINDS = (
     _CompanyKind("2135", "50", 50.0, _NO_PARTNERS, (), 1.0, (93, 1.5, 5, 0.5), "micro", "person_cpf"),
     _CompanyKind(
@@ -975,7 +983,7 @@ def _weighted_table(options: Sequence[T], weights: Sequence[float], bits: int) -
 
 
 def _ymd(day: date) -> str:
-    # Years are 1960 or later, so the number always has 8 digits.
+    # Every year here has four digits, so the number has eight.
     return str(day.year * 10_000 + day.month * 100 + day.day)
 
 
@@ -1014,7 +1022,7 @@ _DIGIT_FOR_REMAINDER = (0, 0, 9, 8, 7, 6, 5, 4, 3, 2, 1)
 #: Zero-padded digit strings for table lookups: a format spec such as
 #: ``f"{n:06d}"`` costs about 0.2 us in CPython 3.11, a lookup a tenth of that.
 #: ``_THREE_DIGITS`` has 1024 entries so 10 random bits index it directly;
-#: entry i holds i mod 1000.
+#: entry i is i mod 1000.
 _TWO_DIGITS = [f"{i:02d}" for i in range(100)]
 _THREE_DIGITS = [f"{i % 1000:03d}" for i in range(1024)]
 _FOUR_DIGITS = [f"{i:04d}" for i in range(10_000)]
@@ -1086,7 +1094,9 @@ def _parse_reference(reference: str) -> date:
     """Return the extraction date of a ``YYYY-MM`` reference month."""
     match = _REFERENCE_PATTERN.fullmatch(reference)
     if not match or not 1 <= int(match.group(2)) <= 12 or int(match.group(1)) < 2000:
-        raise ValueError(f"invalid reference {reference!r}: expected a month as YYYY-MM, e.g. 2026-11")
+        raise ValueError(
+            f"invalid reference {reference!r}: expected a month as YYYY-MM, e.g. 2026-11"
+        )
     return date(int(match.group(1)), int(match.group(2)), _EXTRACTION_DAY)
 
 
@@ -1137,12 +1147,12 @@ def zip_names(parts: int) -> dict[str, tuple[str, ...]]:
 # ---------------------------------------------------------------------------
 #
 # Formatting thirty fields per row one by one costs more than the rest of the
-# generator together. Instead, neighbouring fields that vary together (status,
-# status date and reason; street, number and complement; district, CEP, UF and
-# municipality) are drawn once per run into pools of ready-quoted fragments,
-# and each row joins a few fragments picked with random bits. Values that
-# must stay unique or nearly so (CNPJ, phone numbers, e-mails, partner names)
-# are formatted per row.
+# generator together. So groups of neighbouring fields are drawn once per run
+# into pools of ready-quoted fragments: status with its date and reason, street
+# with number and complement, district with CEP, UF and municipality. Each row
+# joins a few fragments picked with random bits. Values that must stay unique
+# or nearly so (CNPJ, phone numbers, e-mails, partner names) are formatted per
+# row.
 
 # Pool sizes stay at 4096 entries or fewer: picking at random from larger
 # pools misses the CPU caches, which measured 2.5 times slower per row with
@@ -1222,7 +1232,9 @@ def _simples_rows(
         if draw < 0.8:
             company = f'"S";"{company_day}";"{_NO_DATE}";"N";"{_NO_DATE}";"{_NO_DATE}"'
         elif draw < 0.98:
-            left = _ymd(_random_day(rng, max(simples_start, date(int(company_day[:4]), 1, 1)), extraction))
+            left = _ymd(
+                _random_day(rng, max(simples_start, date(int(company_day[:4]), 1, 1)), extraction)
+            )
             company = f'"N";"{company_day}";"{left}";"N";"{_NO_DATE}";"{_NO_DATE}"'
         else:
             company = f'"S";"{company_day}";"{year_end}";"N";"{_NO_DATE}";"{_NO_DATE}"'
@@ -1243,7 +1255,9 @@ def _build_lifecycles(rng: Random, extraction: date) -> list[_Lifecycle]:
         status: _weighted_table([r for r, _ in pairs], [w for _, w in pairs], 10)
         for status, pairs in _REASONS_BY_STATUS.items()
     }
-    decades = _weighted_table([d for d, _ in _OPENING_DECADES], [w for _, w in _OPENING_DECADES], 10)
+    decades = _weighted_table(
+        [d for d, _ in _OPENING_DECADES], [w for _, w in _OPENING_DECADES], 10
+    )
     pool = []
     for _ in range(1 << _LIFECYCLE_BITS):
         status = statuses[rng.getrandbits(12)]
@@ -1256,10 +1270,14 @@ def _build_lifecycles(rng: Random, extraction: date) -> list[_Lifecycle]:
             draw = rng.random()
             if draw < 0.75:
                 status_day = opening
-            status_text = _ymd(status_day) if draw < 0.97 else ""
-            if draw >= 0.97:
-                status_text = "0" if draw < 0.99 else (_NO_DATE if draw < 0.995 else "")
-                status_day = None
+            if draw < 0.97:
+                status_text = _ymd(status_day)
+            elif draw < 0.99:
+                status_day, status_text = None, "0"
+            elif draw < 0.995:
+                status_day, status_text = None, _NO_DATE
+            else:
+                status_day, status_text = None, ""
         else:
             status_text = _ymd(status_day)
         if rng.random() < 0.001:
@@ -1321,7 +1339,7 @@ def _draw_number(rng: Random) -> str:
 
 
 def _draw_complement(rng: Random) -> str:
-    """Draw a complemento; real ones hold double spaces, long space runs and ``;``."""
+    """Draw a complemento; real ones contain double spaces, long space runs and ``;``."""
     draw = rng.random()
     n = _between(rng, 1, 120)
     m = _between(rng, 1, 40)
@@ -1414,12 +1432,15 @@ def _build_locations(rng: Random) -> list[_Location]:
         tom, name, uf, _ibge, _cnpj, area_code, cep_first, cep_last = municipalities[
             rng.getrandbits(16)
         ]
-        cep = f"{_between(rng, cep_first, cep_last):05d}{_pick(rng, ('000', f'{_between(rng, 0, 999):03d}'))}"
+        # Half the CEPs end in 000, the code of a whole town or street.
+        suffix = "000" if rng.random() < 0.5 else f"{_between(rng, 0, 999):03d}"
+        cep = f"{_between(rng, cep_first, cep_last):05d}{suffix}"
         draw = rng.random()
         if draw < 0.003:
             cep = ""
-        elif draw < 0.03 and cep.startswith("0"):
-            # Spreadsheet round trips drop the leading zero of Sao Paulo CEPs.
+        elif draw < 0.013 and cep.startswith("0"):
+            # About 0.1% of real rows have a 7-digit CEP, mostly a Sao Paulo
+            # 0xxxxxxx code that lost its leading zero.
             cep = cep[1:]
         district = districts[rng.getrandbits(12)]
         pool.append(
@@ -1559,14 +1580,16 @@ def _phone_fields(shape: int, area_code: str, bits: int) -> str:
     if shape == _PHONE_TWO:
         return f'"{area_code}";"{first}";"{area_code}";"{second}";"";""'
     if shape == _PHONE_WITH_FAX:
-        fax = first if bits >> 60 else second
+        # The fax repeats the phone in three rows out of four.
+        fax = first if (bits >> 60) & 3 else second
         return f'"{area_code}";"{first}";"";"";"{area_code}";"{fax}"'
     if shape == _PHONE_ZERO:
         return '"0";"0";"";"";"0";"0"'
     if shape == _PHONE_ZEROS_SECOND:
         return f'"{area_code}";"{first}";"0000";"00000000";"";""'
     if shape == _PHONE_TRUNK_PREFIX:
-        trunk = "00" if bits >> 62 else "0"
+        # "011" or, in a quarter of these rows, "0011".
+        trunk = "00" if (bits >> 62) & 3 == 0 else "0"
         return f'"{trunk}{area_code}";"{first}";"";"";"";""'
     if shape == _PHONE_NO_AREA_CODE:
         return f'"";"{first}";"";"";"";""'
@@ -1869,9 +1892,9 @@ def _draw_business(rng: Random) -> str:
 class _CompanyNamer:
     """Legal names (razão social) in the shapes each legal nature has in real data.
 
-    Person and business names come from the run's pools; the CPF that ends
-    individual entrepreneurs' names is drawn per company, so it is unique in
-    practice, and its check digits are valid.
+    Person and business names come from the run's pools. The CPF that ends
+    individual entrepreneurs' names is drawn per company with valid check
+    digits, so it is unique in practice.
     """
 
     def __init__(self, rng: Random, pools: _Pools) -> None:
@@ -1897,7 +1920,7 @@ class _CompanyNamer:
         return f"{_THREE_DIGITS[a]}{_THREE_DIGITS[b]}{_THREE_DIGITS[c]}{pair}"
 
     def name(self, style: str, root: str, location: _Location, draw_bits: int) -> str:
-        """Return a legal name; the row loop writes the two commonest shapes itself.
+        """Return a legal name. The row loop writes the two commonest shapes itself.
 
         ``draw_bits`` are the 10 random bits the loop already drew: below 717
         (70%) an individual entrepreneur's name ends with a CPF, below 901
@@ -1946,8 +1969,9 @@ class _CompanyNamer:
         return f"{1 + int(draw * 9)}º TABELIÃO DE NOTAS E PROTESTO DE {city}"
 
 
-#: Partner type cut-offs on 10 random bits: natural persons below 996 (97%),
-#: companies below 1019 (2%), foreigners above (0.5%), after the sample.
+#: Partner type cut-offs on 10 random bits: natural persons below 996 (97.3%),
+#: companies below 1019 (2.2%), foreigners above (0.5%). The sample had 97.9%,
+#: 2% and 0.05%; foreigners are over-represented so that small months contain some.
 _NATURAL_PERSON_CUT = 996
 _COMPANY_PARTNER_CUT = 1019
 
@@ -2039,7 +2063,7 @@ class _MemberFile:
 
 @attrs.frozen
 class _Layout:
-    """Where each file of a month goes: directory, names and shape."""
+    """Directory, names and format (zipped or plain) of a month's files."""
 
     directory: Path
     code: str
@@ -2063,8 +2087,8 @@ class _Layout:
         return self.directory / f".part{part}.claim"
 
 
-#: Upper bounds of bytes per establishment for each large file, used to decide
-#: when a member needs ZIP64, which only very large months reach.
+#: Generous estimates of bytes per establishment for each large file, used to
+#: decide when a member needs ZIP64, which only very large months reach.
 _MAX_RECORD_BYTES = {"companies": 250, "establishments": 1200, "partners": 1000, "simples": 70}
 
 #: Members expected to exceed 2 GiB are written with ZIP64 headers.
@@ -2074,9 +2098,11 @@ _ZIP64_THRESHOLD = 1 << 31
 #: write each (about 2 MB for Estabelecimentos).
 _BATCH_ROWS = 8192
 
-#: Below this many establishments a month is generated in the calling
-#: process: starting worker processes costs more than it saves.
-_PARALLEL_THRESHOLD = 100_000
+#: Below this many establishments a month is generated in the calling process
+#: by default. A worker costs about 0.3 s of CPU to start (interpreter and
+#: pools), and at 30,000 establishments two processes were barely faster than
+#: one on a 2-CPU machine.
+_PARALLEL_THRESHOLD = 50_000
 
 
 # ---------------------------------------------------------------------------
@@ -2110,7 +2136,8 @@ def _break_record(kind: str, line: str) -> str:
         # "missing data for column": the last field is gone (29 columns).
         return line[: line.rfind(";")] + "\n"
     if kind == "line_break":
-        # A trade name split over two lines inside its quotes (February 2025).
+        # A trade name split over two lines inside its quotes, as in a
+        # February 2025 Estabelecimentos file.
         end = line.index('";"', _NAME_START + 1)
         return line[:_NAME_START] + '"RESIDENCIAL SWEET HOME II\nINCORPORADORA' + line[end:]
     if kind == "nul_byte":
@@ -2153,7 +2180,7 @@ class _PartFaults:
 
 @attrs.frozen
 class _PartTask:
-    """Everything a worker needs to write one part; it pickles for worker processes."""
+    """Everything a worker needs to write one part, picklable for worker processes."""
 
     layout: _Layout
     seed: int
@@ -2393,9 +2420,9 @@ def _write_rows(rng: Random, pools: _Pools, task: _PartTask, batches: _Batches) 
                 email = accountant.email
             else:
                 shape = phone_shapes[(bits >> 12) & 1023]
-                if shape == 0 or area_code is None:
+                if shape == _PHONE_NONE or area_code is None:
                     phones = no_phones
-                elif shape == 1:
+                elif shape == _PHONE_ONE:
                     phones = (
                         f'"{area_code}";"{phone_prefixes[(bits >> 22) & 127]}'
                         f"{three_digits[(bits >> 29) & 1023]}"
@@ -2404,7 +2431,7 @@ def _write_rows(rng: Random, pools: _Pools, task: _PartTask, batches: _Batches) 
                 else:
                     phones = phone_fields(shape, area_code, getrandbits(64))
                 shape = email_shapes[(bits >> 49) & 1023]
-                if shape == 0:
+                if shape == _EMAIL_NONE:
                     email = '""'
                 else:
                     bits = getrandbits(32)
@@ -2412,11 +2439,11 @@ def _write_rows(rng: Random, pools: _Pools, task: _PartTask, batches: _Batches) 
                         f'"{email_locals[bits & 2047]}{email_suffixes[(bits >> 11) & 1023]}'
                         f'@{email_domains[(bits >> 21) & 1023]}"'
                     )
-                    if shape == 2:
+                    if shape == _EMAIL_LOWER:
                         email = email.lower()
-                    elif shape == 3:
+                    elif shape == _EMAIL_MIXED:
                         email = email.title() if bits & 1 else email.capitalize()
-                    elif shape == 4:
+                    elif shape == _EMAIL_INVALID:
                         email = invalid_emails[(bits >> 1) & 255]
 
             if area_code is not None:
@@ -2441,8 +2468,9 @@ def _write_rows(rng: Random, pools: _Pools, task: _PartTask, batches: _Batches) 
         style = kind.name_style
         draw = bits & 1023
         if style == "person_cpf" and draw < 717:
-            # 70% of individual entrepreneurs: name then an 11-digit CPF
-            # with valid check digits, as in 16% of real Empresas rows.
+            # Most individual entrepreneurs (70% here) get a name ending with an
+            # 11-digit CPF with valid check digits; 16% of all real Empresas
+            # rows have this shape.
             a, b, c = (bits >> 10) & 1023, (bits >> 20) & 1023, (bits >> 30) & 1023
             total = cpf_high[a] + cpf_middle[b] + cpf_low[c]
             name = (
@@ -2484,7 +2512,6 @@ def _write_rows(rng: Random, pools: _Pools, task: _PartTask, batches: _Batches) 
                 simples_append(f'"{root}";{head_lifecycle.simples_individual}')
             else:
                 simples_append(f'"{root}";{head_lifecycle.simples_company}')
-
 
         if len(establishment_lines) >= _BATCH_ROWS:
             batches.flush()
@@ -2693,10 +2720,10 @@ def generate_month(
     ``FAULT_KINDS`` to the Estabelecimentos files and needs at least 5
     establishments.
 
-    ``workers`` sets how many processes write parts in parallel (this one and
-    ``workers - 1`` child interpreters); by default one below 100,000
-    establishments and one per CPU, at most ``parts``, above. The files are
-    the same for any number of workers.
+    ``workers`` sets how many processes write parts in parallel: this one and
+    ``workers - 1`` child interpreters. The default is one below 50,000
+    establishments, and from there one per CPU but at most ``parts``. The files
+    are the same for any number of workers.
     """
     extraction = _parse_reference(reference)
     if establishments < 0:
@@ -2775,7 +2802,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--workers",
         type=int,
         default=None,
-        help="processes writing parts in parallel (default: one per CPU from 100000 rows)",
+        help="processes writing parts in parallel (default: one per CPU from 50000 rows)",
     )
     parser.add_argument(
         "--plain", action="store_true", help="write plain CSV members instead of zips"

@@ -44,7 +44,8 @@ def register_routes(app: web.Application) -> None:
     app.router.add_get("/health", handle_health, allow_head=False)
     app.router.add_get("/ready", handle_readiness, allow_head=False)
     app.router.add_post("/v1/preleads/search", handle_search_preleads)
-    app.router.add_get("/v1/companies/{cnpj}", handle_get_company, allow_head=False)
+    # The pattern lets a formatted CNPJ through, slash included (12.ABC.345/01DE-35).
+    app.router.add_get("/v1/companies/{cnpj:[^{}]+}", handle_get_company, allow_head=False)
     app.router.add_get("/v1/openapi.json", handle_openapi_document, allow_head=False)
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import AsyncIterator, Iterable
+from contextlib import asynccontextmanager
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -48,9 +49,11 @@ CNAE_ROWS = [
 # -- helpers ----------------------------------------------------------------
 
 
-async def ingest(container: Container, source: Path, *, force: bool = False) -> RunSummary:
+async def ingest(
+    container: Container, source: Path, *, force: bool = False, fresh: bool = True
+) -> RunSummary:
     use_case = await provide(container.ingest_month)
-    return await use_case(str(source), LogProgress(), force=force, fresh=True)
+    return await use_case(str(source), LogProgress(), force=force, fresh=fresh)
 
 
 async def fetch(container: Container, sql: str, *args: Any) -> list[asyncpg.Record]:
@@ -110,6 +113,7 @@ def tesouro_url(local_http_server: LocalHttpServer, cnpj_data: Path) -> str:
     return local_http_server.url("/tabmun.csv")
 
 
+@asynccontextmanager
 async def started_container(settings: Settings) -> AsyncIterator[Container]:
     built = build_container(settings)
     await built.init_resources()
@@ -122,14 +126,15 @@ async def started_container(settings: Settings) -> AsyncIterator[Container]:
 @pytest.fixture
 async def mapped_container(settings: Settings, tesouro_url: str) -> AsyncIterator[Container]:
     """A container whose municipality table comes from the local HTTP server."""
-    async for built in started_container(attrs.evolve(settings, municipality_table_url=tesouro_url)):
+    mapped = attrs.evolve(settings, municipality_table_url=tesouro_url)
+    async with started_container(mapped) as built:
         yield built
 
 
 @pytest.fixture
 async def strict_container(settings: Settings) -> AsyncIterator[Container]:
-    """A container that refuses a month with under half the live month's establishments."""
-    async for built in started_container(attrs.evolve(settings, ingest_min_ratio=0.5)):
+    """A container that rejects a month with under half the live month's establishments."""
+    async with started_container(attrs.evolve(settings, ingest_min_ratio=0.5)) as built:
         yield built
 
 
@@ -137,9 +142,7 @@ async def strict_container(settings: Settings) -> AsyncIterator[Container]:
 
 
 async def test_semicolon_in_quoted_field(container: Container, tmp_path: Path) -> None:
-    row = establishment_row(
-        "20000001", complemento="LOTE 01;QUADRA 73", uf="MT", municipio="9067"
-    )
+    row = establishment_row("20000001", complemento="LOTE 01;QUADRA 73", uf="MT", municipio="9067")
     encoded = encode_record(row)
     assert b'"LOTE 01;QUADRA 73"' in encoded
 
@@ -279,7 +282,7 @@ async def test_alphanumeric_cnpj(container: Container, tmp_path: Path) -> None:
     valid = establishment_row("12ABC345", "01DE")
     assert valid[:3] == ["12ABC345", "01DE", "35"]
     wrong_digits = establishment_row("12ABC345", "01DE", cnpj_dv="45")
-    all_zeros = establishment_row("00000001", cnpj_basico="00000000", cnpj_ordem="0000", cnpj_dv="00")
+    all_zeros = ["00000000", "0000", "00", *establishment_row("20000099")[3:]]
 
     summary = await ingest(container, month(tmp_path, [valid, wrong_digits, all_zeros]))
 
@@ -336,12 +339,13 @@ async def test_duplicates_and_key_conflicts(container: Container, tmp_path: Path
         container, month(tmp_path, establishments, company=companies, partner=partners)
     )
 
-    written = {
+    # Rows read, loaded, quarantined and duplicate, per file.
+    expected_counts = {
         FileKind.ESTABLISHMENT: (4, 2, 1, 1),
         FileKind.COMPANY: (4, 2, 1, 1),
         FileKind.PARTNER: (3, 2, 0, 1),
     }
-    for kind, (read, loaded, quarantined, duplicate) in written.items():
+    for kind, (read, loaded, quarantined, duplicate) in expected_counts.items():
         counts = counts_of(summary, kind)
         assert counts.rows_read == read, kind
         assert counts.rows_loaded == loaded, kind
@@ -419,7 +423,8 @@ async def test_codes_missing_from_lookups(container: Container, tmp_path: Path) 
     partner = partner_row("20000029", qualificacao_socio="36")
 
     summary = await ingest(
-        container, month(tmp_path, [row], company=[company_row("20000029")], partner=[partner], **lookups)
+        container,
+        month(tmp_path, [row], company=[company_row("20000029")], partner=[partner], **lookups),
     )
 
     assert counts_of(summary, FileKind.ESTABLISHMENT).rows_loaded == 1
@@ -446,7 +451,9 @@ async def test_file_names_both_schemes(container: Container, tmp_path: Path) -> 
 
     current = establishment_row("20000030")
     old = establishment_row("20000031", cnae_fiscal_principal="4930202")
-    write_file(tmp_path, "Estabelecimentos0.zip", [current], member="K3241.K03200Y0.D50712.ESTABELE")
+    write_file(
+        tmp_path, "Estabelecimentos0.zip", [current], member="K3241.K03200Y0.D50712.ESTABELE"
+    )
     write_file(
         tmp_path,
         "K3241.K03200Y0.D10612.ESTABELE.zip",
@@ -467,7 +474,10 @@ async def test_file_names_both_schemes(container: Container, tmp_path: Path) -> 
 
     assert {(dump_file.name, dump_file.kind) for dump_file in found.files} == {
         ("Estabelecimentos0.zip!K3241.K03200Y0.D50712.ESTABELE", FileKind.ESTABLISHMENT),
-        ("K3241.K03200Y0.D10612.ESTABELE.zip!K3241.K03200Y0.D10612.ESTABELE", FileKind.ESTABLISHMENT),
+        (
+            "K3241.K03200Y0.D10612.ESTABELE.zip!K3241.K03200Y0.D10612.ESTABELE",
+            FileKind.ESTABLISHMENT,
+        ),
         ("F.K03200$Z.D10612.CNAECSV.zip!F.K03200$Z.D10612.CNAECSV", FileKind.CNAE),
         ("K3241.K03200Y0.D10612.EMPRECSV.zip!K3241.K03200Y0.D10612.EMPRECSV", FileKind.COMPANY),
     }
@@ -521,6 +531,51 @@ async def test_small_month_needs_force(strict_container: Container, tmp_path: Pa
     await ingest(strict_container, small, force=True)
 
     assert await search_cnpjs(strict_container) == [cnpj_of(establishment_row("20000050"))]
+
+
+async def test_forced_rerun_after_rejection(strict_container: Container, tmp_path: Path) -> None:
+    live_rows = [establishment_row(f"2000005{digit}") for digit in range(4)]
+    await ingest(strict_container, month(tmp_path / "full", live_rows))
+    repeated = establishment_row("20000060")
+    small = month(tmp_path / "small", [repeated, repeated])
+    with pytest.raises(IngestionError, match="--force"):
+        await ingest(strict_container, small)
+
+    # The rejection message suggests the same command with --force, and
+    # without --fresh that command resumes the rejected run.
+    summary = await ingest(strict_container, small, force=True, fresh=False)
+
+    assert summary.resumed is True
+    assert await search_cnpjs(strict_container) == [cnpj_of(repeated)]
+    counts = counts_of(summary, FileKind.ESTABLISHMENT)
+    assert counts.rows_loaded == 1
+    assert counts.rows_duplicate == 1
+
+
+async def test_fresh_run_drops_abandoned_staging(
+    strict_container: Container, tmp_path: Path
+) -> None:
+    live_rows = [establishment_row(f"2000007{digit}") for digit in range(4)]
+    await ingest(strict_container, month(tmp_path / "full", live_rows))
+    small = month(tmp_path / "small", [establishment_row("20000080")])
+    with pytest.raises(IngestionError, match="--force"):
+        await ingest(strict_container, small)
+    rejected = await fetch(
+        strict_container,
+        "SELECT staging_schema FROM ingestion.run WHERE source = $1 AND status = 'failed'",
+        str(small),
+    )
+    assert len(rejected) == 1
+
+    # --fresh gives up the rejected run, so nothing can resume it any more.
+    await ingest(strict_container, small, force=True)
+
+    left = await fetch(
+        strict_container,
+        "SELECT nspname FROM pg_namespace WHERE nspname = $1",
+        rejected[0]["staging_schema"],
+    )
+    assert left == []
 
 
 # -- personal data and shared contacts --------------------------------------
@@ -584,5 +639,5 @@ async def test_shared_email_excluded(container: Container, tmp_path: Path) -> No
     )
     assert [tuple(row) for row in contacts] == [("email", "contabil@escritorio.com.br", 4)]
     assert await search_cnpjs(container) == sorted(cnpj_of(row) for row in rows)
-    kept = await search_cnpjs(container, exclude_shared_contacts=True)
-    assert kept == [cnpj_of(with_phone), cnpj_of(own_email)]
+    with_own_contact = await search_cnpjs(container, exclude_shared_contacts=True)
+    assert with_own_contact == [cnpj_of(with_phone), cnpj_of(own_email)]

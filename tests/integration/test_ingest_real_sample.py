@@ -1,6 +1,6 @@
 """Ingest the real sample rows of the Receita dump and compare the registry with the files.
 
-The sample folder holds two subfolders: 2,000 random rows per large file of
+The sample folder contains two subfolders: 2,000 random rows per large file of
 a recent delivery (``cnpj-data-pipeline``, plain CSVs under mainframe-style
 names), and the minha-receita test month, present both as zips and as the
 same files extracted. Expected values below were read from those files.
@@ -125,6 +125,11 @@ def count_records(data: bytes) -> int:
     return sum(1 for record in reader if record)
 
 
+def municipality_of(row: asyncpg.Record) -> tuple[str, str, str | None]:
+    """Return the UF, the Receita (TOM) code and the IBGE code of an establishment."""
+    return row["uf"], row["tom_code"], row["ibge_code"]
+
+
 def counts_named(summary: RunSummary, name: str) -> FileCounts:
     matching = [counts for counts in summary.files if counts.name == name]
     assert len(matching) == 1, f"expected one file named {name}"
@@ -159,13 +164,9 @@ async def test_establishment_municipality(sample: IngestedSample) -> None:
     sao_paulo = await establishment(sample.container, "44442947000128")
     brasilia = await establishment(sample.container, "33683111000280")
 
-    assert (caetite["uf"], caetite["tom_code"], caetite["ibge_code"]) == ("BA", "3403", "2905206")
-    assert (sao_paulo["uf"], sao_paulo["tom_code"], sao_paulo["ibge_code"]) == (
-        "SP",
-        "7107",
-        "3550308",
-    )
-    assert (brasilia["uf"], brasilia["tom_code"], brasilia["ibge_code"]) == ("DF", "9701", "5300108")
+    assert municipality_of(caetite) == ("BA", "3403", "2905206")
+    assert municipality_of(sao_paulo) == ("SP", "7107", "3550308")
+    assert municipality_of(brasilia) == ("DF", "9701", "5300108")
     assert sample.summary.unmapped_municipalities == ()
 
 
@@ -346,4 +347,4 @@ async def test_rerun_is_idempotent(sample: IngestedSample) -> None:
     after = await registry_digests(sample.container)
     assert again.run_id != sample.summary.run_id
     assert after == before
-    assert [attrs.astuple(c) for c in again.files] == [attrs.astuple(c) for c in sample.summary.files]
+    assert again.files == sample.summary.files

@@ -4,7 +4,7 @@ Records are latin-1, ``;`` separated, every field wrapped in ``"`` (a quote
 inside a field is doubled), one LF after each record and no header row. A row
 given as ``bytes`` is written exactly as it is, so tests can write broken
 records, NUL bytes or blank lines. Files are written plain or as a zip that
-holds one member, under any file and member name.
+contains one member, under any file and member name.
 
 The ``*_row`` helpers return a valid row of each fact file with neutral
 defaults; keyword arguments named after Receita's columns (see
@@ -57,10 +57,8 @@ def encode_rows(rows: Iterable[Row]) -> bytes:
     return b"".join(row if isinstance(row, bytes) else encode_record(row) for row in rows)
 
 
-def write_file(
-    folder: Path, name: str, rows: Iterable[Row], *, member: str | None = None
-) -> Path:
-    """Write ``rows`` to ``folder / name``; with ``member``, as a zip holding that one member.
+def write_file(folder: Path, name: str, rows: Iterable[Row], *, member: str | None = None) -> Path:
+    """Write ``rows`` to ``folder / name``, or with ``member`` to a zip containing that one member.
 
     Returns the path of the written file. Missing parent folders are created.
     """

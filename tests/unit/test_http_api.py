@@ -654,6 +654,14 @@ async def test_company_formatted_cnpj_accepted(client: TestClient) -> None:
     assert body["data"]["cnpj"] == ALPHANUMERIC_CNPJ
 
 
+async def test_company_formatted_cnpj_with_slash(client: TestClient) -> None:
+    response = await client.get("/v1/companies/12.ABC.345/01DE-35", headers=AUTH)
+
+    assert response.status == 200
+    body = await response.json()
+    assert body["data"]["cnpj"] == ALPHANUMERIC_CNPJ
+
+
 async def test_company_invalid_cnpj(client: TestClient) -> None:
     response = await client.get("/v1/companies/11222333000182", headers=AUTH)
 
