@@ -137,6 +137,9 @@ class PostgresRegistryStaging:
         run_id = uuid.uuid4()
         schema = f"registry_stage_{run_id.hex[:12]}"
         async with raw_connection(self._engine) as conn, conn.transaction():
+            # A fresh run replaces any unfinished one of the same source: its
+            # staging schema would otherwise hold the disk until dropped by hand.
+            await _abandon_runs(conn, fingerprint, keep=run_id)
             await conn.execute(
                 """
                 INSERT INTO ingestion.run
@@ -252,10 +255,16 @@ class PostgresRegistryStaging:
         """
         schema = run.staging_schema
         run_uuid = uuid.UUID(run.run_id)
+        stored = await self._stored_finalize_result(run_uuid)
+        if stored is not None:
+            log.info("finalize_skipped", run_id=run.run_id, reason="done by an earlier attempt")
+            return stored
+
         duplicates: dict[int, int] = defaultdict(int)
         conflicts: dict[int, int] = defaultdict(int)
         timings: dict[str, float] = {}
         statements = await _index_statements(self._engine, LIVE_SCHEMA, schema)
+        statements = await _missing_only(self._engine, schema, statements)
 
         async def timed(name: str, step: Awaitable[Any]) -> Any:
             started = time.perf_counter()
@@ -336,12 +345,43 @@ class PostgresRegistryStaging:
                 "WHERE ibge_code IS NULL AND tom_code IS NOT NULL AND uf <> 'EX' ORDER BY 1"
             )
 
-        return FinalizeResult(
+        result = FinalizeResult(
             duplicates_by_file=dict(duplicates),
             conflicts_by_file=dict(conflicts),
             table_counts=counts,
             unmapped_municipalities=tuple(r["tom_code"] for r in unmapped),
             timings=timings,
+        )
+        async with raw_connection(self._engine) as conn:
+            await conn.execute(
+                "UPDATE ingestion.run SET finalize_result = $2 WHERE id = $1",
+                run_uuid,
+                json.dumps(
+                    {
+                        "duplicates_by_file": result.duplicates_by_file,
+                        "conflicts_by_file": result.conflicts_by_file,
+                        "table_counts": result.table_counts,
+                        "unmapped_municipalities": list(result.unmapped_municipalities),
+                        "timings": result.timings,
+                    }
+                ),
+            )
+        return result
+
+    async def _stored_finalize_result(self, run_id: uuid.UUID) -> FinalizeResult | None:
+        async with raw_connection(self._engine) as conn:
+            raw = await conn.fetchval(
+                "SELECT finalize_result FROM ingestion.run WHERE id = $1", run_id
+            )
+        if raw is None:
+            return None
+        data = json.loads(raw) if isinstance(raw, str) else raw
+        return FinalizeResult(
+            duplicates_by_file={int(k): v for k, v in data["duplicates_by_file"].items()},
+            conflicts_by_file={int(k): v for k, v in data["conflicts_by_file"].items()},
+            table_counts=data["table_counts"],
+            unmapped_municipalities=tuple(data["unmapped_municipalities"]),
+            timings=data["timings"],
         )
 
     async def check(self, run: RunState, counts: dict[str, int], *, force: bool) -> None:
@@ -393,6 +433,10 @@ class PostgresRegistryStaging:
                     LIVE_SCHEMA,
                 )
             await conn.execute(f"DROP SCHEMA {retired} CASCADE")
+            fingerprint = await conn.fetchval(
+                "SELECT source_fingerprint FROM ingestion.run WHERE id = $1", uuid.UUID(run.run_id)
+            )
+            await _abandon_runs(conn, fingerprint, keep=uuid.UUID(run.run_id))
         log.info("month_published", run_id=run.run_id, counts=counts)
 
     async def fail_run(self, run: RunState, error: str) -> None:
@@ -497,6 +541,50 @@ async def _clone_schema(
             continue
         key = LOOKUP_KEY.get(table, "code")
         await conn.execute(f"ALTER TABLE {staging}.{table} ADD PRIMARY KEY ({key})")
+
+
+async def _abandon_runs(conn: asyncpg.Connection, fingerprint: str, *, keep: uuid.UUID) -> None:
+    """Drop the staging schemas of unfinished runs of ``fingerprint`` other than ``keep``."""
+    stale = await conn.fetch(
+        """
+        SELECT id, staging_schema FROM ingestion.run
+        WHERE source_fingerprint = $1 AND status IN ('running', 'failed') AND id <> $2
+        """,
+        fingerprint,
+        keep,
+    )
+    for row in stale:
+        await conn.execute(f"DROP SCHEMA IF EXISTS {row['staging_schema']} CASCADE")
+        await conn.execute("UPDATE ingestion.run SET status = 'abandoned' WHERE id = $1", row["id"])
+        log.info("stale_run_abandoned", run_id=str(row["id"]), schema=row["staging_schema"])
+
+
+async def _missing_only(
+    engine: AsyncEngine, schema: str, statements: dict[str, list[str]]
+) -> dict[str, list[str]]:
+    """Leave out indexes and constraints that an interrupted finalize already built."""
+    async with raw_connection(engine) as conn:
+        existing = {
+            row["name"]
+            for row in await conn.fetch(
+                """
+                SELECT c.relname AS name FROM pg_class c
+                JOIN pg_namespace n ON n.oid = c.relnamespace
+                WHERE n.nspname = $1 AND c.relkind IN ('i', 'I')
+                """,
+                schema,
+            )
+        }
+    pending: dict[str, list[str]] = {}
+    for table, table_statements in statements.items():
+        pending[table] = [s for s in table_statements if _object_name(s) not in existing]
+    return pending
+
+
+def _object_name(statement: str) -> str:
+    """Return the index or constraint name a CREATE INDEX / ADD CONSTRAINT statement creates."""
+    match = re.search(r"(?:INDEX|CONSTRAINT) (\S+)", statement)
+    return match.group(1) if match else ""
 
 
 async def _merge_lookup(
@@ -757,6 +845,8 @@ async def _count_shared_contacts(conn: asyncpg.Connection, schema: str, threshol
     """Record e-mails and phones that at least ``threshold`` establishments share."""
     # One scan: each establishment contributes its e-mail and both phones as
     # (kind, value) pairs, and one aggregate counts them all.
+    # A finalize interrupted after this step runs it again from scratch.
+    await conn.execute(f"TRUNCATE {schema}.shared_contact")
     await conn.execute(
         f"""
         INSERT INTO {schema}.shared_contact (kind, value, establishment_count)

@@ -11,6 +11,7 @@ crashed run skip the chunks it had committed and resume.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator, Mapping
 from typing import Any
 
@@ -25,6 +26,11 @@ from adapters.receita.columns import source_columns
 from adapters.receita.files import DumpFile, Utf8Stream
 from domain.ingestion import FileKind, QuarantineReason
 from domain.municipality import UFS
+from domain.normalization import CPF_MASK
+
+#: An 11-digit run standing alone, plain or punctuated: a CPF. No other Receita
+#: field has exactly 11 digits (CNPJs have 14, phones at most 9, dates 8).
+_CPF_IN_RAW = re.compile(r"(?<![0-9])(?:[0-9]{11}|[0-9]{3}\.[0-9]{3}\.[0-9]{3}-[0-9]{2})(?![0-9])")
 
 _CNPJ_ROOT_PATTERN = "^[0-9A-Z]{8}$"
 _CNPJ_PATTERN = "^[0-9A-Z]{12}[0-9]{2}$"
@@ -101,7 +107,7 @@ class ChunkReader:
             pending_invalid.append(
                 QuarantinedRow(
                     line=row.number,
-                    raw=row.text,
+                    raw=mask_cpfs(row.text),
                     reason=QuarantineReason.WRONG_COLUMN_COUNT,
                     detail=f"expected {row.expected_columns} columns, found {row.actual_columns}",
                 )
@@ -588,6 +594,11 @@ def _only_nonempty(
     return nonempty, keep
 
 
+def mask_cpfs(raw: str) -> str:
+    """Mask every CPF in a raw record, so quarantine keeps no owner's CPF in clear."""
+    return _CPF_IN_RAW.sub(CPF_MASK, raw)
+
+
 def _quarantine_rows(
     source: pa.Table, lines: pa.Array, mask: pa.Array, reason: QuarantineReason, detail: str
 ) -> list[QuarantinedRow]:
@@ -598,6 +609,6 @@ def _quarantine_rows(
     ]
     raw = pc.binary_join_element_wise(*quoted, '";"')
     return [
-        QuarantinedRow(line=line, raw=f'"{text}"', reason=reason, detail=detail)
+        QuarantinedRow(line=line, raw=mask_cpfs(f'"{text}"'), reason=reason, detail=detail)
         for line, text in zip(pc.filter(lines, mask).to_pylist(), raw.to_pylist(), strict=True)
     ]

@@ -133,6 +133,14 @@ class GeneratedMonth:
         """Every written file, in ``FILE_KINDS`` order."""
         return tuple(path for kind in FILE_KINDS for path in self.paths[kind])
 
+    def __str__(self) -> str:
+        """Summarise the month in one line: reference and records of the large files."""
+        return (
+            f"{self.reference} ({self.extraction_code}): {self.companies} companies, "
+            f"{self.establishments} establishments, {self.partners} partners, "
+            f"{self.simples} Simples rows, {self.fault_count} broken records"
+        )
+
 
 # ---------------------------------------------------------------------------
 # Reference data: real codes, names and descriptions
@@ -1263,23 +1271,21 @@ def _build_lifecycles(rng: Random, extraction: date) -> list[_Lifecycle]:
         status = statuses[rng.getrandbits(12)]
         reason = reasons[status][rng.getrandbits(10)]
         opening = _draw_opening(rng, extraction, decades)
-        status_day: date | None = _random_day(rng, opening, extraction)
+        drawn_day = _random_day(rng, opening, extraction)
+        status_day: date | None = drawn_day
+        status_text = _ymd(drawn_day)
         if status == "02":
             # An active establishment's status date is mostly its opening date.
             # Real rows also carry "0", "00000000" or nothing here.
             draw = rng.random()
             if draw < 0.75:
-                status_day = opening
-            if draw < 0.97:
-                status_text = _ymd(status_day)
-            elif draw < 0.99:
-                status_day, status_text = None, "0"
-            elif draw < 0.995:
-                status_day, status_text = None, _NO_DATE
-            else:
+                status_day, status_text = opening, _ymd(opening)
+            elif draw >= 0.995:
                 status_day, status_text = None, ""
-        else:
-            status_text = _ymd(status_day)
+            elif draw >= 0.99:
+                status_day, status_text = None, _NO_DATE
+            elif draw >= 0.97:
+                status_day, status_text = None, "0"
         if rng.random() < 0.001:
             special_day = _random_day(rng, opening, extraction)
             special = f'"RECUPERACAO JUDICIAL";"{_ymd(special_day)}"'

@@ -183,6 +183,13 @@ def test_counts_match_written_records(month: GeneratedMonth) -> None:
     assert month.fault_count == 0
 
 
+def test_month_summary_line(month: GeneratedMonth) -> None:
+    summary = str(month)
+    assert summary.startswith("2026-11 (D61108): ")
+    assert f"{SMALL} establishments" in summary
+    assert "\n" not in summary
+
+
 def test_zero_establishments_writes_empty_parts(tmp_path: Path) -> None:
     empty = generate_month(tmp_path, 0)
     assert empty.companies == 0
