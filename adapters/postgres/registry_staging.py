@@ -297,13 +297,15 @@ class PostgresRegistryStaging:
             await timed("analyze_establishment", _analyze(conn, schema, "establishment"))
 
         async def partner_chain(conn: asyncpg.Connection) -> None:
-            merge(await timed("dedup_partner", _dedup_unkeyed(conn, schema, "partner", run_uuid)))
+            # The root index first: dedup then finds each candidate's rows through it
+            # instead of hashing the whole table.
             await timed(
                 "indexes_partner",
                 _build_table_indexes(
                     conn, schema, "partner", statements.get("partner", []), run_uuid
                 ),
             )
+            merge(await timed("dedup_partner", _dedup_unkeyed(conn, schema, "partner", run_uuid)))
             await timed("analyze_partner", _analyze(conn, schema, "partner"))
 
         def keyed_chain(table: str) -> Callable[[asyncpg.Connection], Awaitable[None]]:
@@ -483,11 +485,13 @@ def _add(target: dict[int, int], source: dict[int, int]) -> None:
 
 
 async def _tune_session(conn: asyncpg.Connection) -> None:
-    # Index builds and the dedup aggregates sort millions of rows: give them
-    # memory and parallel workers for this session only.
+    # Index builds and the dedup aggregates sort millions of rows, so they get
+    # memory for this session. Finalize already runs one chain per core, and
+    # parallel workers on top of that only add coordination overhead.
     await conn.execute("SET maintenance_work_mem = '512MB'")
     await conn.execute("SET work_mem = '256MB'")
-    await conn.execute("SET max_parallel_maintenance_workers = 2")
+    await conn.execute("SET max_parallel_maintenance_workers = 0")
+    await conn.execute("SET max_parallel_workers_per_gather = 0")
     await conn.execute("SET statement_timeout = 0")
 
 
@@ -738,7 +742,7 @@ async def _dedup_keyed(
 
 #: Columns that every word-for-word repeat of a partner row shares and that are
 #: cheap to group by; full rows are compared only within these groups.
-_PARTNER_CANDIDATE_KEY = ("cnpj_root", "name", "document", "qualification_code", "entry_date")
+_PARTNER_CANDIDATE_KEY = ("cnpj_root", "document", "qualification_code", "entry_date")
 
 
 async def _dedup_unkeyed(

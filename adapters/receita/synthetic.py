@@ -146,8 +146,9 @@ class GeneratedMonth:
 # Reference data: real codes, names and descriptions
 # ---------------------------------------------------------------------------
 
-#: Population of each UF in millions, 2022 census, rounded. Establishments are
-#: spread over the states in these proportions.
+#: Population of each UF in millions after the 2022 census, rounded; entered by
+#: hand, so treat them as approximate. Establishments are spread over the
+#: states in these proportions.
 _UF_POPULATION = {
     "SP": 44.41, "MG": 20.54, "RJ": 16.05, "BA": 14.14, "PR": 11.44, "RS": 10.88,
     "PE": 9.06, "CE": 8.79, "PA": 8.12, "SC": 7.61, "GO": 7.06, "MA": 6.78,
@@ -164,7 +165,8 @@ _CAPITAL_SHARE = 0.4
 #: (Receita/SIAFI TOM code, Receita name, UF, IBGE code, CNPJ of the prefeitura
 #: in the Tesouro table, area code, first and last 5-digit CEP prefix). Codes,
 #: names and CNPJs come from Receita's Municipios table joined with Tesouro
-#: Nacional's tabmun.csv; the CEP ranges are approximate.
+#: Nacional's tabmun.csv. Area codes and CEP ranges were entered by hand and
+#: the ranges are approximate.
 _MUNICIPALITIES = (
     ("0003", "PORTO VELHO", "RO", "1100205", "05903125000145", "69", 76800, 76834),
     ("0139", "RIO BRANCO", "AC", "1200401", "04034583000122", "68", 69900, 69923),
