@@ -87,9 +87,7 @@ class DumpFileLike(Protocol):
 class ChunkLike(Protocol):
     index: int
     rows_read: int
-
-    @property
-    def rows_loaded(self) -> int: ...
+    rows_loaded: int
 
     @property
     def quarantined(self) -> Sized: ...
@@ -169,8 +167,9 @@ class RegistryStaging(Protocol):
     async def fail_run(self, run: RunState, error: str) -> None: ...
 
 
-#: Chunks parsed ahead of the one being written; bounds memory to a few chunks.
-_READ_AHEAD = 2
+#: Chunks parsed ahead of the one being written, per file. With two files at
+#: once this keeps memory to about four chunks' payloads in flight.
+_READ_AHEAD = 1
 
 
 class IngestMonth:

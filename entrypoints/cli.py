@@ -278,7 +278,7 @@ async def _demo(container: Container, settings: Settings, args: argparse.Namespa
     _print_summary(summary, as_json=False)
 
     api_keys = await provide(container.api_keys)
-    tenant_id, api_key = await api_keys.create_tenant_with_key("Tenant de demonstração")
+    tenant_id, api_key = await api_keys.reissue_named_tenant_key("Tenant de demonstração")
     print(
         f"\nTenant de demonstração: {tenant_id}\nChave de API (guarde-a, não será mostrada de novo): {api_key}"
     )

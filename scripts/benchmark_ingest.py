@@ -128,6 +128,59 @@ async def _search_latencies(container, queries: int, seed: int) -> dict[str, flo
     }
 
 
+async def _bare_copy_seconds(database_url: str, month_dir: Path) -> float:
+    """Time plain COPY of the four fact files into unindexed all-text tables.
+
+    This is the floor any loader of this dump pays: PostgreSQL parsing the CSV
+    and writing heap pages, with no normalisation, keys or indexes.
+    """
+    from adapters.receita.columns import SOURCE_COLUMNS
+    from adapters.receita.files import discover
+
+    conn = await asyncpg.connect(database_url)
+    try:
+        await conn.execute("CREATE SCHEMA bare")
+        for kind, columns in SOURCE_COLUMNS.items():
+            await conn.execute(
+                f"CREATE TABLE bare.{kind.value} ({', '.join(c + ' text' for c in columns)})"
+            )
+        files = [f for f in discover(month_dir).files if not f.kind.is_lookup]
+        started = time.perf_counter()
+        for dump_file in files:
+            stream = dump_file.open_binary()
+            try:
+                await conn.copy_to_table(
+                    dump_file.kind.value,
+                    schema_name="bare",
+                    source=_AsyncReader(stream),
+                    format="csv",
+                    delimiter=";",
+                    encoding="LATIN1",
+                )
+            finally:
+                stream.close()
+        return time.perf_counter() - started
+    finally:
+        await conn.execute("DROP SCHEMA IF EXISTS bare CASCADE")
+        await conn.close()
+
+
+class _AsyncReader:
+    """Feed a blocking binary stream to COPY in 1 MiB pieces."""
+
+    def __init__(self, stream) -> None:
+        self._stream = stream
+
+    def __aiter__(self) -> _AsyncReader:
+        return self
+
+    async def __anext__(self) -> bytes:
+        piece = await asyncio.to_thread(self._stream.read, 1 << 20)
+        if not piece:
+            raise StopAsyncIteration
+        return piece
+
+
 async def _run(args: argparse.Namespace) -> dict[str, object]:
     month_dir = REPO_ROOT / "var" / "bench" / f"{args.establishments}-{args.seed}"
     generated_seconds = None
@@ -160,6 +213,7 @@ async def _run(args: argparse.Namespace) -> dict[str, object]:
                 summary = await ingest(str(month_dir), LogProgress(interval=30), fresh=True)
                 ingest_seconds = time.perf_counter() - started
             search = await _search_latencies(container, args.queries, args.seed)
+            bare_copy = await _bare_copy_seconds(database_url, month_dir) if args.baseline else None
             engine = await provide(container.engine)
             async with raw_connection(engine) as conn:
                 timings = await conn.fetchval(
@@ -182,6 +236,8 @@ async def _run(args: argparse.Namespace) -> dict[str, object]:
         "ingest_seconds": round(ingest_seconds, 2),
         "rows_per_second": round(totals.rows_read / ingest_seconds),
         "finalize_seconds": json.loads(timings) if isinstance(timings, str) else timings,
+        "bare_copy_seconds": round(bare_copy, 2) if bare_copy is not None else None,
+        "ingest_to_bare_copy_ratio": round(ingest_seconds / bare_copy, 2) if bare_copy else None,
         "peak_rss_mib": round(peak / 2**20, 1),
         "rss_mib_at_quarters": [
             round(sampler.samples[int(len(sampler.samples) * q / 4) - 1][1] / 2**20, 1)
@@ -205,6 +261,11 @@ def main() -> None:
     parser.add_argument("--unlogged", action="store_true", help="load into UNLOGGED tables")
     parser.add_argument("--plain", action="store_true", help="generate plain CSVs, not zips")
     parser.add_argument("--keep-database", action="store_true")
+    parser.add_argument(
+        "--baseline",
+        action="store_true",
+        help="also time bare COPY of the fact files into unindexed text tables",
+    )
     parser.add_argument(
         "--admin-url",
         default=os.environ.get("BENCH_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/test"),

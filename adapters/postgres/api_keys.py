@@ -12,6 +12,7 @@ import hmac
 import secrets
 import uuid
 
+import asyncpg
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from adapters.postgres.database import raw_connection
@@ -44,15 +45,41 @@ class PostgresApiKeys:
     async def create_tenant_with_key(self, name: str) -> tuple[str, str]:
         """Create a tenant and its first API key; return (tenant id, key in clear)."""
         tenant_id = uuid.uuid4()
-        prefix = secrets.token_hex(4)
-        key = f"{_KEY_PREFIX}{prefix}_{secrets.token_urlsafe(32).replace('_', '-')}"
         async with raw_connection(self._engine) as conn, conn.transaction():
             await conn.execute("INSERT INTO tenant (id, name) VALUES ($1, $2)", tenant_id, name)
-            await conn.execute(
-                "INSERT INTO api_key (id, tenant_id, prefix, key_hash) VALUES ($1, $2, $3, $4)",
-                uuid.uuid4(),
-                tenant_id,
-                prefix,
-                _digest(key),
-            )
+            key = await _insert_key(conn, tenant_id)
         return str(tenant_id), key
+
+    async def reissue_named_tenant_key(self, name: str) -> tuple[str, str]:
+        """Give the tenant called ``name`` a new key and revoke its others, creating it if absent.
+
+        The demo runs this on every start: keys are stored as digests, so an old
+        key cannot be shown again, and a new one replaces it.
+        """
+        async with raw_connection(self._engine) as conn, conn.transaction():
+            tenant_id = await conn.fetchval(
+                "SELECT id FROM tenant WHERE name = $1 ORDER BY created_at LIMIT 1", name
+            )
+            if tenant_id is None:
+                tenant_id = uuid.uuid4()
+                await conn.execute("INSERT INTO tenant (id, name) VALUES ($1, $2)", tenant_id, name)
+            await conn.execute(
+                "UPDATE api_key SET revoked_at = now() WHERE tenant_id = $1 AND revoked_at IS NULL",
+                tenant_id,
+            )
+            key = await _insert_key(conn, tenant_id)
+        return str(tenant_id), key
+
+
+async def _insert_key(conn: asyncpg.Connection, tenant_id: uuid.UUID) -> str:
+    prefix = secrets.token_hex(4)
+    # token_urlsafe may contain "_", the separator of the key's parts.
+    key = f"{_KEY_PREFIX}{prefix}_{secrets.token_urlsafe(32).replace('_', '-')}"
+    await conn.execute(
+        "INSERT INTO api_key (id, tenant_id, prefix, key_hash) VALUES ($1, $2, $3, $4)",
+        uuid.uuid4(),
+        tenant_id,
+        prefix,
+        _digest(key),
+    )
+    return key

@@ -163,9 +163,7 @@ def _contact_conditions(criteria: SearchCriteria, params: _Params) -> list[str]:
         # contact at all are left to the has_phone and has_email filters.
         valid = "('mobile', 'landline')"
         # coalesce: a missing phone makes IN null, and NOT null would drop the row.
-        any_contact = (
-            f"coalesce(e.phone1_kind IN {valid} OR e.phone2_kind IN {valid} OR e.email_valid, false)"
-        )
+        any_contact = f"coalesce(e.phone1_kind IN {valid} OR e.phone2_kind IN {valid} OR e.email_valid, false)"
         own_contact = (
             f"((e.phone1_kind IN {valid} AND {_own('e.phone1', 'phone')}) "
             f"OR (e.phone2_kind IN {valid} AND {_own('e.phone2', 'phone')}) "

@@ -218,7 +218,7 @@ class PostgresRegistryStaging:
                     table,
                     schema_name=run.staging_schema,
                     source=_BytesSource(chunk.csv_payload),
-                    columns=chunk.columns,
+                    columns=list(chunk.columns),
                     format="csv",
                 )
             await _insert_quarantine(conn, run_uuid, file_id, quarantined)
@@ -464,7 +464,8 @@ class _BytesSource:
 
     _SLICE = 1 << 20
 
-    def __init__(self, payload: bytes) -> None:
+    def __init__(self, payload: Any) -> None:
+        # A pyarrow Buffer exposes the buffer protocol: slicing it copies nothing.
         self._view = memoryview(payload)
 
     def __aiter__(self) -> _BytesSource:
@@ -596,10 +597,10 @@ async def _merge_lookup(
 ) -> tuple[int, list[QuarantinedRow]]:
     """Insert lookup rows once per code; a repeated code with another text is quarantined."""
     key = LOOKUP_KEY.get(table, "code")
-    rows = chunk.table.to_pylist()
+    rows = list(chunk.lookup_rows)
     if not rows:
         return 0, []
-    columns = chunk.columns
+    columns = list(chunk.columns)
     existing = {
         record[key]: dict(record)
         for record in await conn.fetch(

@@ -52,22 +52,37 @@ class QuarantinedRow:
 @attrs.frozen
 class ParsedChunk:
     index: int
-    #: Normalised rows, columns named and ordered as the target table's.
-    table: pa.Table
+    #: Target table's column names, in the order of the payload.
+    columns: tuple[str, ...]
+    #: Normalised rows ready to store.
+    rows_loaded: int
     quarantined: tuple[QuarantinedRow, ...]
     #: Records the parser produced for this chunk: loaded candidates plus quarantined.
     rows_read: int
-    #: The rows as PostgreSQL CSV (strings quoted, NULL unquoted and empty),
-    #: serialised in the reader's thread so COPY only has to send bytes.
-    csv_payload: bytes = attrs.field(default=b"", repr=False)
+    #: Fact rows as PostgreSQL CSV (strings quoted, NULL unquoted and empty),
+    #: serialised in the reader's thread so COPY only has to send bytes. The
+    #: Arrow table is not kept, which bounds a queued chunk to its payload.
+    csv_payload: pa.Buffer | None = attrs.field(default=None, repr=False)
+    #: Lookup rows as dicts; lookups are merged row by row, not copied.
+    lookup_rows: tuple[dict[str, Any], ...] = attrs.field(default=(), repr=False)
 
-    @property
-    def rows_loaded(self) -> int:
-        return self.table.num_rows
 
-    @property
-    def columns(self) -> list[str]:
-        return list(self.table.column_names)
+def _chunk(
+    index: int,
+    table: pa.Table,
+    kind: FileKind,
+    quarantined: tuple[QuarantinedRow, ...],
+    rows_read: int,
+) -> ParsedChunk:
+    return ParsedChunk(
+        index=index,
+        columns=tuple(table.column_names),
+        rows_loaded=table.num_rows,
+        quarantined=quarantined,
+        rows_read=rows_read,
+        csv_payload=None if kind.is_lookup else _to_csv(table),
+        lookup_rows=tuple(table.to_pylist()) if kind.is_lookup else (),
+    )
 
 
 class ChunkReader:
@@ -153,11 +168,12 @@ class ChunkReader:
 
             if pending_invalid and index + 1 >= skip:
                 # Rejected records after the last good one still need a chunk.
-                yield ParsedChunk(
-                    index=index + 1,
-                    table=_empty_table(self.dump_file.kind),
-                    quarantined=tuple(pending_invalid),
-                    rows_read=len(pending_invalid),
+                yield _chunk(
+                    index + 1,
+                    _empty_table(self.dump_file.kind),
+                    self.dump_file.kind,
+                    tuple(pending_invalid),
+                    len(pending_invalid),
                 )
         finally:
             self._final_nul_bytes = stream.nul_bytes
@@ -216,13 +232,7 @@ class ChunkReader:
                 "source_file_id", pa.array(np.full(table.num_rows, self.file_id, dtype=np.int16))
             ).append_column("source_line", lines)
 
-        return ParsedChunk(
-            index=index,
-            table=table,
-            quarantined=tuple(quarantined),
-            rows_read=batch.num_rows + len(parser_rejects),
-            csv_payload=_to_csv(table),
-        )
+        return _chunk(index, table, kind, tuple(quarantined), batch.num_rows + len(parser_rejects))
 
     def _validate_keys(
         self, source: pa.Table
@@ -353,12 +363,11 @@ def _code(values: pa.ChunkedArray) -> pa.Array:
     return pc.if_else(pc.equal(trimmed, ""), pa.scalar(None, pa.string()), trimmed)
 
 
-def _to_csv(table: pa.Table) -> bytes:
-    if table.num_rows == 0:
-        return b""
+def _to_csv(table: pa.Table) -> pa.Buffer:
     sink = pa.BufferOutputStream()
-    pacsv.write_csv(table, sink, write_options=pacsv.WriteOptions(include_header=False))
-    return sink.getvalue().to_pybytes()
+    if table.num_rows:
+        pacsv.write_csv(table, sink, write_options=pacsv.WriteOptions(include_header=False))
+    return sink.getvalue()
 
 
 def _companies(source: pa.Table) -> pa.Table:
