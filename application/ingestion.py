@@ -123,7 +123,7 @@ class ChunkReaderFactory(Protocol):
 class ProgressReporter(Protocol):
     def file_started(self, name: str, total_bytes: int) -> None: ...
 
-    def advanced(self, bytes_read: int, rows: int) -> None: ...
+    def advanced(self, name: str, bytes_read: int, rows: int) -> None: ...
 
     def file_finished(self, counts: FileCounts) -> None: ...
 
@@ -342,7 +342,7 @@ class IngestMonth:
                 counts.rows_quarantined += quarantined
                 # A lookup code repeated with the same text is a duplicate row.
                 counts.rows_duplicate += chunk.rows_read - loaded - quarantined
-                progress.advanced(reader.bytes_read, chunk.rows_read)
+                progress.advanced(dump_file.name, reader.bytes_read, chunk.rows_read)
             await producer
         finally:
             if not producer.done():

@@ -15,32 +15,38 @@ log = structlog.get_logger("garimpo.ingestion")
 
 
 class TerminalProgress:
-    """tqdm bars sized in uncompressed bytes, one per file."""
+    """tqdm bars sized in uncompressed bytes, one per file being read."""
 
     def __init__(self) -> None:
-        self._bar: Any = None
-        self._last_bytes = 0
+        self._bars: dict[str, Any] = {}
+        self._read: dict[str, int] = {}
 
     def file_started(self, name: str, total_bytes: int) -> None:
-        self._close()
-        self._last_bytes = 0
-        self._bar = tqdm(
+        # Files load in parallel, so each bar takes the first free line.
+        taken = {bar.pos for bar in self._bars.values()}
+        position = next(p for p in range(len(taken) + 1) if p not in taken)
+        self._read[name] = 0
+        self._bars[name] = tqdm(
             total=total_bytes or None,
-            desc=name[-48:],
+            desc=name[-40:],
             unit="B",
             unit_scale=True,
             unit_divisor=1024,
             leave=False,
+            position=position,
             file=sys.stderr,
         )
 
-    def advanced(self, bytes_read: int, rows: int) -> None:
-        if self._bar is not None:
-            self._bar.update(max(0, bytes_read - self._last_bytes))
-            self._last_bytes = bytes_read
+    def advanced(self, name: str, bytes_read: int, rows: int) -> None:
+        bar = self._bars.get(name)
+        if bar is not None:
+            bar.update(max(0, bytes_read - self._read[name]))
+            self._read[name] = bytes_read
 
     def file_finished(self, counts: FileCounts) -> None:
-        self._close()
+        bar = self._bars.pop(counts.name, None)
+        if bar is not None:
+            bar.close()
         tqdm.write(
             f"  {counts.name}: {counts.rows_read:,} lidas, {counts.rows_loaded:,} carregadas, "
             f"{counts.rows_quarantined:,} em quarentena, {counts.rows_duplicate:,} duplicadas",
@@ -48,13 +54,7 @@ class TerminalProgress:
         )
 
     def phase(self, name: str) -> None:
-        self._close()
         tqdm.write(f"  etapa: {name}", file=sys.stderr)
-
-    def _close(self) -> None:
-        if self._bar is not None:
-            self._bar.close()
-            self._bar = None
 
 
 class LogProgress:
@@ -62,24 +62,22 @@ class LogProgress:
 
     def __init__(self, interval: float = 10.0) -> None:
         self._interval = interval
-        self._name = ""
-        self._rows = 0
+        self._rows: dict[str, int] = {}
         self._last = 0.0
 
     def file_started(self, name: str, total_bytes: int) -> None:
-        self._name = name
-        self._rows = 0
-        self._last = time.monotonic()
+        self._rows[name] = 0
         log.info("file_started", file=name, bytes=total_bytes)
 
-    def advanced(self, bytes_read: int, rows: int) -> None:
-        self._rows += rows
+    def advanced(self, name: str, bytes_read: int, rows: int) -> None:
+        self._rows[name] = self._rows.get(name, 0) + rows
         now = time.monotonic()
         if now - self._last >= self._interval:
             self._last = now
-            log.info("file_progress", file=self._name, bytes_read=bytes_read, rows=self._rows)
+            log.info("file_progress", file=name, bytes_read=bytes_read, rows=self._rows[name])
 
     def file_finished(self, counts: FileCounts) -> None:
+        self._rows.pop(counts.name, None)
         log.info(
             "file_finished",
             file=counts.name,
