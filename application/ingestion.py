@@ -9,6 +9,7 @@ the database work at the same time.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import time
 from collections.abc import Iterator, Mapping, Sized
 from pathlib import Path
@@ -76,6 +77,13 @@ class MunicipalityMap:
     tom_to_uf: Mapping[str, str]
     #: Origin of the table (URL, path or ``none``), for the run summary.
     origin: str
+
+    def digest(self) -> str:
+        """Fingerprint the mapping's content, so a run resumes only under the same table."""
+        content = hashlib.sha256()
+        for tom in sorted(self.tom_to_ibge):
+            content.update(f"{tom}={self.tom_to_ibge[tom]};".encode())
+        return content.hexdigest()
 
 
 class DumpFileLike(Protocol):
@@ -207,13 +215,16 @@ class IngestMonth:
                 f"no Empresas, Estabelecimentos, Socios or Simples files found in {source}"
             )
         mapping = await self._municipalities.load(dump)
+        # Rows already loaded carry IBGE codes from the mapping, so another
+        # mapping makes another run, never a resumed one.
+        fingerprint = hashlib.sha256(f"{dump.fingerprint}:{mapping.digest()}".encode()).hexdigest()
 
         await self._staging.acquire_lock()
         try:
-            run = None if fresh else await self._staging.find_resumable(dump.fingerprint)
+            run = None if fresh else await self._staging.find_resumable(fingerprint)
             resumed = run is not None
             if run is None:
-                run = await self._staging.start_run(source, dump.fingerprint, self._chunk_bytes)
+                run = await self._staging.start_run(source, fingerprint, self._chunk_bytes)
             log.info(
                 "ingestion_started",
                 run_id=run.run_id,
@@ -283,6 +294,7 @@ class IngestMonth:
             unmapped_municipalities=result.unmapped_municipalities,
             skipped_files=dump.skipped,
             resumed=resumed,
+            reference=dump.reference,
         )
         await self._staging.check(run, result.table_counts, force=force)
         progress.phase("publish")
@@ -371,7 +383,19 @@ def summary_as_dict(summary: RunSummary, result: FinalizeResult | None = None) -
     data: dict[str, Any] = {
         "run_id": summary.run_id,
         "source": summary.source,
+        "reference": summary.reference,
+        "published": True,
+        "seconds": round(summary.seconds, 2),
         "resumed": summary.resumed,
+        "totals": {
+            kind.value: {
+                "rows_read": c.rows_read,
+                "rows_loaded": c.rows_loaded,
+                "rows_quarantined": c.rows_quarantined,
+                "rows_duplicate": c.rows_duplicate,
+            }
+            for kind, c in summary.totals_by_kind().items()
+        },
         "files": files,
         "unmapped_municipalities": list(summary.unmapped_municipalities),
         "skipped_files": list(summary.skipped_files),

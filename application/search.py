@@ -17,6 +17,9 @@ class CompanyQueries(Protocol):
     async def unknown_cnaes(self, codes: tuple[str, ...]) -> list[str]:
         """Return the codes absent from the registry's CNAE table (none when it is empty)."""
 
+    async def unknown_municipalities(self, codes: tuple[str, ...]) -> list[str]:
+        """Return the IBGE codes no municipality of the live month has (none when it has none)."""
+
     async def search(
         self, criteria: SearchCriteria, page: PageRequest, tenant_id: str | None
     ) -> Page:
@@ -41,6 +44,15 @@ class SearchPreLeads:
                 f"CNAE desconhecido: {', '.join(unknown)}. Confira o código da subclasse.",
                 field="cnaes",
                 code="unknown_cnae",
+            )
+        missing = await self._queries.unknown_municipalities(criteria.municipalities)
+        if missing:
+            raise InvalidSearch(
+                f"Município não encontrado na base atual: {', '.join(missing)}. Confira o código "
+                "IBGE; se ele estiver certo, a última carga não trouxe a tabela de municípios "
+                "com o código IBGE dele.",
+                field="municipio_ibge",
+                code="unknown_municipality",
             )
         if criteria.exclude_existing and tenant_id is None:
             raise InvalidSearch(

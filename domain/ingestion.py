@@ -107,6 +107,21 @@ class RunSummary:
     skipped_files: tuple[str, ...] = ()
     resumed: bool = False
     seconds: float = 0.0
+    #: Delivery month (``2026-11``) when the source names it.
+    reference: str | None = None
+
+    def totals_by_kind(self) -> dict[FileKind, FileCounts]:
+        """Add up the files of each kind (all Estabelecimentos parts together, and so on)."""
+        totals: dict[FileKind, FileCounts] = {}
+        for counts in self.files:
+            total = totals.setdefault(
+                counts.kind, FileCounts(name=counts.kind.value, kind=counts.kind)
+            )
+            total.rows_loaded += counts.rows_loaded
+            total.rows_quarantined += counts.rows_quarantined
+            total.rows_duplicate += counts.rows_duplicate
+            total.nul_bytes_removed += counts.nul_bytes_removed
+        return totals
 
     def totals(self) -> FileCounts:
         total = FileCounts(name="total", kind=FileKind.ESTABLISHMENT)

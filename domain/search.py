@@ -139,7 +139,8 @@ class SearchCriteria:
         for code in municipalities:
             if not _IBGE.fullmatch(code) or code[:2] not in UF_BY_IBGE_PREFIX:
                 raise InvalidSearch(
-                    f"Código IBGE de município inválido '{code}': são 7 dígitos, como 3550308.",
+                    f"Código IBGE de município inválido '{code}': são 7 dígitos que começam "
+                    "pelo código do estado (35 em SP), como 3550308.",
                     field="municipio_ibge",
                     code="invalid_municipality",
                 )

@@ -5,7 +5,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import socket
 import sys
+import uuid
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -13,11 +15,14 @@ from typing import Any
 import structlog
 
 from adapters.postgres.database import migrate, raw_connection
+from adapters.receita.municipalities import MunicipalityTableError
+from adapters.receita.remote import DumpDownloadError
 from application.ingestion import IngestionError, summary_as_dict
 from domain.errors import DomainError
-from domain.ingestion import RunSummary
+from domain.ingestion import FileKind, RunSummary
 from domain.search import PageRequest, PhoneRequirement, SearchCriteria
 from entrypoints.container import Container, build_container, provide
+from entrypoints.http.routes_registry import page_meta
 from entrypoints.logging import configure_logging
 from entrypoints.progress import progress_for_terminal
 from entrypoints.settings import Settings, SettingsError, load_settings
@@ -94,6 +99,12 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument("source", nargs="?", help="folder, URL or 'latest'; default: synthetic data")
     demo.add_argument("--no-serve", action="store_true", help="stop after the sample search")
     demo.add_argument("--establishments", type=int, default=DEMO_ESTABLISHMENTS)
+    demo.add_argument(
+        "--force", action="store_true", help="publish even if much smaller than the live month"
+    )
+    demo.add_argument(
+        "--fresh", action="store_true", help="start over instead of resuming an interrupted run"
+    )
     return parser
 
 
@@ -106,16 +117,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     configure_logging(settings.log_format, settings.log_level)
 
-    if args.command == "generate-dump":
-        return _generate(args.out, args.establishments, args.seed)
-    if args.command == "serve":
-        from entrypoints.http.server import serve
-
-        return serve(settings, host=args.host, port=args.port)
-
     try:
+        if args.command == "generate-dump":
+            return _generate(args.out, args.establishments, args.seed)
+        if args.command == "serve":
+            from entrypoints.http.server import serve
+
+            _require_free_port(
+                settings.http_host if args.host is None else args.host,
+                settings.http_port if args.port is None else args.port,
+            )
+            return serve(settings, host=args.host, port=args.port)
         return asyncio.run(_run(args, settings))
-    except (IngestionError, DomainError, SettingsError) as error:
+    except USER_ERRORS as error:
         message = error.detail if isinstance(error, DomainError) else str(error)
         print(f"garimpo: {message}", file=sys.stderr)
         return 1
@@ -124,6 +138,37 @@ def main(argv: Sequence[str] | None = None) -> int:
             "garimpo: interrompido; 'garimpo ingest' retoma do último bloco salvo.", file=sys.stderr
         )
         return 130
+
+
+class PortInUse(Exception):
+    """Raised when the API port is taken, before any work that would be wasted."""
+
+
+#: Errors whose message is meant for the person at the terminal: printed
+#: without a traceback.
+USER_ERRORS: tuple[type[BaseException], ...] = (
+    IngestionError,
+    DomainError,
+    SettingsError,
+    DumpDownloadError,
+    MunicipalityTableError,
+    PortInUse,
+    FileExistsError,
+    NotADirectoryError,
+    PermissionError,
+)
+
+
+def _require_free_port(host: str, port: int) -> None:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError:
+            raise PortInUse(
+                f"a porta {port} em {host} já está em uso (outra instância do Garimpo?). "
+                "Pare-a ou defina HTTP_PORT."
+            ) from None
 
 
 async def _run(args: argparse.Namespace, settings: Settings) -> int:
@@ -160,26 +205,60 @@ async def _ingest(container: Container, source: str, *, force: bool, fresh: bool
     return await use_case(source, progress_for_terminal(), force=force, fresh=fresh)
 
 
+#: Names of the file kinds as the Receita calls them, for the summary.
+KIND_LABELS = {
+    FileKind.ESTABLISHMENT: "Estabelecimentos",
+    FileKind.COMPANY: "Empresas",
+    FileKind.PARTNER: "Sócios",
+    FileKind.SIMPLES: "Simples/MEI",
+}
+
+
+def _n(value: int) -> str:
+    """Format a count the Brazilian way: 1.234.567."""
+    return f"{value:,}".replace(",", ".")
+
+
 def _print_summary(summary: RunSummary, *, as_json: bool) -> None:
     if as_json:
         print(json.dumps(summary_as_dict(summary), ensure_ascii=False, indent=2))
         return
-    print(
-        f"Execução {summary.run_id}{' (retomada)' if summary.resumed else ''}: "
-        f"{summary.seconds:.1f} s"
-    )
-    print(f"{'arquivo':<60} {'lidas':>10} {'carregadas':>11} {'quarentena':>11} {'duplicadas':>11}")
-    for counts in [*summary.files, summary.totals()]:
+
+    month = f"Mês {summary.reference}" if summary.reference else "Mês"
+    resumed = " (execução retomada)" if summary.resumed else ""
+    print(f"{month} publicado em {summary.seconds:.1f} s{resumed}. Execução {summary.run_id}.")
+    print(f"{'arquivo':<60} {'lidas':>11} {'carregadas':>11} {'quarentena':>11} {'duplicadas':>11}")
+    for counts in summary.files:
         print(
-            f"{counts.name[-60:]:<60} {counts.rows_read:>10,} {counts.rows_loaded:>11,} "
-            f"{counts.rows_quarantined:>11,} {counts.rows_duplicate:>11,}"
+            f"{counts.name[-60:]:<60} {_n(counts.rows_read):>11} {_n(counts.rows_loaded):>11} "
+            f"{_n(counts.rows_quarantined):>11} {_n(counts.rows_duplicate):>11}"
         )
+
+    print("\nTotais por tipo de arquivo:")
+    totals = summary.totals_by_kind()
+    for kind, label in KIND_LABELS.items():
+        if kind in totals:
+            counts = totals[kind]
+            print(
+                f"  {label:<17} {_n(counts.rows_loaded):>11} carregadas, "
+                f"{_n(counts.rows_quarantined)} em quarentena, {_n(counts.rows_duplicate)} duplicadas"
+            )
+    lookups = sum(c.rows_loaded for kind, c in totals.items() if kind.is_lookup)
+    print(f"  {'tabelas de apoio':<17} {_n(lookups):>11} códigos (CNAE, municípios, países...)")
+    nul_bytes = sum(c.nul_bytes_removed for c in summary.files)
+    if nul_bytes:
+        print(f"  {_n(nul_bytes)} bytes NUL removidos das linhas")
+    if any(c.rows_quarantined for c in summary.files):
+        print("  As linhas em quarentena podem ser vistas com 'garimpo quarantine'.")
+
     if summary.unmapped_municipalities:
         codes = ", ".join(summary.unmapped_municipalities[:20])
         more = len(summary.unmapped_municipalities) - 20
         print(
-            f"Municípios sem código IBGE ({len(summary.unmapped_municipalities)}): {codes}"
-            f"{f' e mais {more}' if more > 0 else ''}. Configure MUNICIPALITY_TABLE_URL."
+            f"Municípios sem código IBGE ({_n(len(summary.unmapped_municipalities))}): {codes}"
+            f"{f' e mais {_n(more)}' if more > 0 else ''}. Os estabelecimentos deles não aparecem "
+            "em buscas por município. Informe a tabela de municípios do Tesouro Nacional em "
+            "MUNICIPALITY_TABLE_URL e carregue o mês de novo."
         )
     if summary.skipped_files:
         print(f"Arquivos ignorados (fora do leiaute do CNPJ): {', '.join(summary.skipped_files)}")
@@ -202,7 +281,9 @@ async def _search(container: Container, args: argparse.Namespace) -> int:
     if args.json:
         print(
             json.dumps(
-                {"meta": _meta(result), "data": list(result.items)}, ensure_ascii=False, indent=2
+                {"meta": page_meta(result), "data": list(result.items)},
+                ensure_ascii=False,
+                indent=2,
             )
         )
     else:
@@ -210,18 +291,9 @@ async def _search(container: Container, args: argparse.Namespace) -> int:
     return 0
 
 
-def _meta(result: Any) -> dict[str, int]:
-    return {
-        "page": result.page,
-        "per_page": result.per_page,
-        "total_items": result.total_items,
-        "total_pages": result.total_pages,
-    }
-
-
 def _print_results(result: Any) -> None:
     print(
-        f"{result.total_items:,} estabelecimento(s); página {result.page} de {max(result.total_pages, 1)}"
+        f"{_n(result.total_items)} estabelecimento(s); página {result.page} de {max(result.total_pages, 1)}"
     )
     for item in result.items:
         phones = ", ".join(p["number"] for p in item["phones"] if p["kind"] != "invalid") or "-"
@@ -237,6 +309,14 @@ def _print_results(result: Any) -> None:
 
 
 async def _quarantine(container: Container, run_id: str | None, limit: int) -> int:
+    if run_id is not None:
+        try:
+            run_id = str(uuid.UUID(run_id))
+        except ValueError:
+            raise IngestionError(
+                f"identificador de execução inválido '{run_id}': use o UUID completo "
+                "que o resumo da carga mostra"
+            ) from None
     async with raw_connection(await provide(container.engine)) as conn:
         run = run_id or await conn.fetchval(
             "SELECT id::text FROM ingestion.run ORDER BY started_at DESC LIMIT 1"
@@ -262,6 +342,9 @@ async def _quarantine(container: Container, run_id: str | None, limit: int) -> i
 
 
 async def _demo(container: Container, settings: Settings, args: argparse.Namespace) -> int:
+    if not args.no_serve:
+        # Fail before ingesting and issuing a key, not after.
+        _require_free_port(settings.http_host, settings.http_port)
     source = args.source
     if source is None:
         target = settings.var_dir / "synthetic" / f"{args.establishments}-{DEMO_SEED}"
@@ -269,12 +352,12 @@ async def _demo(container: Container, settings: Settings, args: argparse.Namespa
             _generate(target, args.establishments, DEMO_SEED)
         print(
             f"ATENÇÃO: nenhuma fonte informada; carregando um mês SINTÉTICO de "
-            f"{args.establishments:,} estabelecimentos gerado em {target}. "
+            f"{_n(args.establishments)} estabelecimentos gerado em {target}. "
             "Os CNPJs, nomes e contatos são fictícios."
         )
         source = str(target)
 
-    summary = await _ingest(container, source, force=False, fresh=False)
+    summary = await _ingest(container, source, force=args.force, fresh=args.fresh)
     _print_summary(summary, as_json=False)
 
     api_keys = await provide(container.api_keys)
@@ -329,6 +412,13 @@ async def _print_sample_search(container: Container) -> None:
 
 def _generate(out: Path, establishments: int, seed: int) -> int:
     from adapters.receita.synthetic import generate_month
+
+    if establishments < 1:
+        raise IngestionError(f"--establishments deve ser 1 ou mais, não {establishments}")
+    if out.exists() and any(out.iterdir()):
+        raise IngestionError(
+            f"a pasta {out} já existe e não está vazia; escolha uma pasta nova para o mês sintético"
+        )
 
     month = generate_month(out, establishments, seed=seed)
     print(f"mês sintético gerado em {out}: {month}")

@@ -6,6 +6,7 @@ under the var folder, so a second run finds the month ingested by the first.
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +21,9 @@ def start_embedded_postgres(var_dir: Path) -> str:
     pgserver runs PostgreSQL 16 from its wheel and listens on a Unix socket
     inside the data folder only, so nothing else on the machine can reach it.
     """
+    # platformdirs warns when XDG_RUNTIME_DIR is unset (containers, CI); pgserver
+    # does not use that folder.
+    warnings.filterwarnings("ignore", message=".*XDG_RUNTIME_DIR.*")
     import pgserver
 
     data_dir = var_dir / "pgdata"

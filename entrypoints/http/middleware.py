@@ -260,7 +260,7 @@ def api_key_authenticator(resolve_api_key: ApiKeyResolver) -> Authenticator:
             raise ProblemError(
                 401,
                 "invalid_api_key",
-                "A chave de API é inválida ou foi revogada. Confira a chave ou gere uma nova.",
+                "A chave de API é inválida ou foi revogada. Confira a chave ou peça uma nova ao administrador.",
                 headers={"WWW-Authenticate": 'Bearer realm="garimpo", error="invalid_token"'},
             )
         return tenant_id

@@ -300,7 +300,7 @@ def _problem_responses() -> dict[str, Any]:
                 401,
                 "Autenticação necessária",
                 "invalid_api_key",
-                "A chave de API é inválida ou foi revogada. Confira a chave ou gere uma nova.",
+                "A chave de API é inválida ou foi revogada. Confira a chave ou peça uma nova ao administrador.",
             ),
         ),
         "NotFound": _problem_response(

@@ -151,11 +151,15 @@ class FakeCompanyQueries:
         self.known_cnaes: set[str] | None = None
         self.searches: list[tuple[SearchCriteria, PageRequest, str | None]] = []
         self.error: Exception | None = None
+        self.unknown_ibge_codes: set[str] = set()
 
     async def unknown_cnaes(self, codes: tuple[str, ...]) -> list[str]:
         if self.known_cnaes is None:
             return []
         return [code for code in codes if code not in self.known_cnaes]
+
+    async def unknown_municipalities(self, codes: tuple[str, ...]) -> list[str]:
+        return [code for code in codes if code in self.unknown_ibge_codes]
 
     async def search(
         self, criteria: SearchCriteria, page: PageRequest, tenant_id: str | None
@@ -660,6 +664,20 @@ async def test_company_formatted_cnpj_with_slash(client: TestClient) -> None:
     assert response.status == 200
     body = await response.json()
     assert body["data"]["cnpj"] == ALPHANUMERIC_CNPJ
+
+
+async def test_search_unknown_municipality(
+    client: TestClient, queries: FakeCompanyQueries
+) -> None:
+    queries.unknown_ibge_codes = {"3599999"}
+    response = await client.post(
+        "/v1/preleads/search",
+        json={"cnaes": ["4781400"], "uf": "SP", "municipio_ibge": ["3599999"]},
+        headers=AUTH,
+    )
+
+    problem = await assert_problem(response, 400, "unknown_municipality", field="municipio_ibge")
+    assert "3599999" in problem["detail"]
 
 
 async def test_company_invalid_cnpj(client: TestClient) -> None:
