@@ -24,7 +24,14 @@ log = structlog.get_logger(__name__)
 
 
 class IngestionError(Exception):
-    """Raised when a run cannot go on; the live month is left untouched."""
+    """Raised when a run cannot go on; the live month is left untouched.
+
+    The message is shown to the operator as it is, so it is in Portuguese.
+    """
+
+
+class MonthAlreadyLive(IngestionError):
+    """Raised when the live month came from the same files and mapping: nothing to load."""
 
 
 @attrs.frozen
@@ -147,6 +154,9 @@ class RegistryStaging(Protocol):
 
     async def find_resumable(self, fingerprint: str) -> RunState | None: ...
 
+    async def live_fingerprint(self) -> str | None:
+        """Return the fingerprint of the run that produced the live month, if any."""
+
     async def start_run(self, source: str, fingerprint: str, chunk_bytes: int) -> RunState: ...
 
     async def register_file(
@@ -212,12 +222,18 @@ class IngestMonth:
         dump = await self._source.fetch(source)
         if not any(not f.kind.is_lookup for f in dump.files):
             raise IngestionError(
-                f"no Empresas, Estabelecimentos, Socios or Simples files found in {source}"
+                f"nenhum arquivo de Empresas, Estabelecimentos, Sócios ou Simples em {source}"
             )
         mapping = await self._municipalities.load(dump)
         # Rows already loaded carry IBGE codes from the mapping, so another
         # mapping makes another run, never a resumed one.
         fingerprint = hashlib.sha256(f"{dump.fingerprint}:{mapping.digest()}".encode()).hexdigest()
+
+        if not (force or fresh) and await self._staging.live_fingerprint() == fingerprint:
+            raise MonthAlreadyLive(
+                f"o mês de {source} já está publicado, com os mesmos arquivos e a mesma tabela "
+                "de municípios; use --fresh para carregá-lo de novo"
+            )
 
         await self._staging.acquire_lock()
         try:
@@ -346,7 +362,7 @@ class IngestMonth:
         try:
             while (chunk := await queue.get()) is not finished:
                 if isinstance(chunk, Exception):
-                    raise IngestionError(f"failed to read {dump_file.name}: {chunk}") from chunk
+                    raise IngestionError(f"falha ao ler {dump_file.name}: {chunk}") from chunk
                 loaded, quarantined = await self._staging.store_chunk(
                     run, file_id, dump_file.kind, chunk
                 )

@@ -17,7 +17,7 @@ import structlog
 from adapters.postgres.database import migrate, raw_connection
 from adapters.receita.municipalities import MunicipalityTableError
 from adapters.receita.remote import DumpDownloadError
-from application.ingestion import IngestionError, summary_as_dict
+from application.ingestion import IngestionError, MonthAlreadyLive, summary_as_dict
 from domain.errors import DomainError
 from domain.ingestion import FileKind, RunSummary
 from domain.search import PageRequest, PhoneRequirement, SearchCriteria
@@ -89,6 +89,11 @@ def _parser() -> argparse.ArgumentParser:
     generate.add_argument("--establishments", type=int, default=DEMO_ESTABLISHMENTS)
     generate.add_argument("--seed", type=int, default=DEMO_SEED)
 
+    commands.add_parser(
+        "stop-embedded",
+        help="stop the embedded PostgreSQL, which keeps running between commands",
+    )
+
     quarantine = commands.add_parser("quarantine", help="list rows quarantined by the last run")
     quarantine.add_argument("--run", help="run id (default: the latest run)")
     quarantine.add_argument("--limit", type=int, default=50)
@@ -120,6 +125,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "generate-dump":
             return _generate(args.out, args.establishments, args.seed)
+        if args.command == "stop-embedded":
+            from entrypoints.embedded import stop_embedded_postgres
+
+            stopped = stop_embedded_postgres(settings.var_dir)
+            print(
+                "PostgreSQL embutido parado."
+                if stopped
+                else "O PostgreSQL embutido não estava rodando."
+            )
+            return 0
         if args.command == "serve":
             from entrypoints.http.server import serve
 
@@ -182,7 +197,11 @@ async def _run(args: argparse.Namespace, settings: Settings) -> int:
     await container.init_resources()
     try:
         if args.command == "ingest":
-            summary = await _ingest(container, args.source, force=args.force, fresh=args.fresh)
+            try:
+                summary = await _ingest(container, args.source, force=args.force, fresh=args.fresh)
+            except MonthAlreadyLive as already:
+                print(f"garimpo: {already}")
+                return 0
             _print_summary(summary, as_json=args.json)
             return 0
         if args.command == "search":
@@ -357,8 +376,11 @@ async def _demo(container: Container, settings: Settings, args: argparse.Namespa
         )
         source = str(target)
 
-    summary = await _ingest(container, source, force=args.force, fresh=args.fresh)
-    _print_summary(summary, as_json=False)
+    try:
+        summary = await _ingest(container, source, force=args.force, fresh=args.fresh)
+        _print_summary(summary, as_json=False)
+    except MonthAlreadyLive as already:
+        print(f"{already}.")
 
     api_keys = await provide(container.api_keys)
     tenant_id, api_key = await api_keys.reissue_named_tenant_key("Tenant de demonstração")

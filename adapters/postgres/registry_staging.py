@@ -98,7 +98,7 @@ class PostgresRegistryStaging:
         got = await self._lock_conn.fetchval("SELECT pg_try_advisory_lock($1)", _INGEST_LOCK_KEY)
         if not got:
             await self.release_lock()
-            raise IngestionError("another ingestion is running on this database; wait for it")
+            raise IngestionError("outra carga está em andamento neste banco; aguarde o fim dela")
 
     async def release_lock(self) -> None:
         if self._lock_conn is not None:
@@ -132,6 +132,17 @@ class PostgresRegistryStaging:
             staging_schema=row["staging_schema"],
             chunk_bytes=row["chunk_bytes"],
         )
+
+    async def live_fingerprint(self) -> str | None:
+        async with raw_connection(self._engine) as conn:
+            fingerprint: str | None = await conn.fetchval(
+                f"""
+                SELECT r.source_fingerprint
+                FROM {LIVE_SCHEMA}.snapshot s JOIN ingestion.run r ON r.id = s.run_id
+                LIMIT 1
+                """
+            )
+        return fingerprint
 
     async def start_run(self, source: str, fingerprint: str, chunk_bytes: int) -> RunState:
         run_id = uuid.uuid4()
@@ -177,8 +188,8 @@ class PostgresRegistryStaging:
                 return FileProgress(completed=False, chunks_done=0)
             if existing["name"] != name:
                 raise IngestionError(
-                    f"the source changed since the interrupted run: file {file_id} was "
-                    f"{existing['name']!r} and is now {name!r}; start a fresh run"
+                    f"a origem mudou desde a carga interrompida: o arquivo {file_id} era "
+                    f"{existing['name']!r} e agora é {name!r}; rode de novo com --fresh"
                 )
             totals = await conn.fetchrow(
                 """
@@ -389,7 +400,9 @@ class PostgresRegistryStaging:
     async def check(self, run: RunState, counts: dict[str, int], *, force: bool) -> None:
         """Refuse to publish a month that is empty or much smaller than the live one."""
         if counts.get("establishment", 0) == 0:
-            raise IngestionError("the new month has no establishments; the live month stays")
+            raise IngestionError(
+                "o novo mês não tem nenhum estabelecimento; o mês atual continua publicado"
+            )
         if force:
             return
         async with raw_connection(self._engine) as conn:
@@ -398,9 +411,9 @@ class PostgresRegistryStaging:
             )
         if live and counts["establishment"] < live * self._min_ratio:
             raise IngestionError(
-                f"the new month has {counts['establishment']} establishments against {live} live; "
-                f"below {self._min_ratio:.0%} this looks like a truncated delivery. "
-                "Re-run with --force to publish it anyway"
+                f"o novo mês tem {counts['establishment']} estabelecimentos contra {live} do mês "
+                f"publicado; abaixo de {self._min_ratio:.0%} isso parece uma entrega incompleta, "
+                "e o mês atual continua publicado. Rode de novo com --force para publicá-lo assim mesmo"
             )
 
     async def publish(

@@ -46,8 +46,8 @@ class ReceitaDumpSource:
         if source == "latest":
             if not self._latest_base_url:
                 raise IngestionError(
-                    "'latest' needs CNPJ_DUMP_BASE_URL: set it to the URL that lists the "
-                    "monthly folders (YYYY-MM/) of the Receita Federal CNPJ open data"
+                    "'latest' precisa de CNPJ_DUMP_BASE_URL: defina o endereço que lista as "
+                    "pastas mensais (AAAA-MM/) dos dados abertos do CNPJ da Receita Federal"
                 )
             source = await resolve_latest(self._latest_base_url, self._client)
 
@@ -63,7 +63,9 @@ class ReceitaDumpSource:
 def _describe_local(source: str) -> LocalDump:
     root = Path(source).expanduser().resolve()
     if not root.exists():
-        raise IngestionError(f"source {source} does not exist: give a folder or a URL")
+        raise IngestionError(
+            f"a origem {source} não existe: informe uma pasta ou um endereço http(s)"
+        )
     return _describe(root, source, str(root))
 
 
@@ -71,7 +73,7 @@ def _describe(root: Path, source: str, fingerprint_base: str) -> LocalDump:
     """Discover the dump files under ``root`` and fingerprint them for resuming."""
     found = discover(root)
     if not found.files:
-        raise IngestionError(f"no CNPJ dump files found in {source}")
+        raise IngestionError(f"nenhum arquivo da base do CNPJ encontrado em {source}")
 
     # Size and modification time stand in for content: a changed file makes a
     # new fingerprint, so an interrupted run is never resumed over other data.

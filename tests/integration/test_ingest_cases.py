@@ -507,7 +507,7 @@ async def test_failed_run_keeps_live_month(container: Container, tmp_path: Path)
         [establishment_row("20000034")[:29], b'"20000035";"0001"\n'],
     )
 
-    with pytest.raises(IngestionError, match="no establishments"):
+    with pytest.raises(IngestionError, match="nenhum estabelecimento"):
         await ingest(container, broken)
 
     assert await search_cnpjs(container) == sorted(cnpj_of(row) for row in live_rows)
@@ -515,7 +515,7 @@ async def test_failed_run_keeps_live_month(container: Container, tmp_path: Path)
         container, "SELECT status, error FROM ingestion.run WHERE source = $1", str(broken)
     )
     assert [row["status"] for row in runs] == ["failed"]
-    assert "no establishments" in runs[0]["error"]
+    assert "nenhum estabelecimento" in runs[0]["error"]
 
 
 async def test_small_month_needs_force(strict_container: Container, tmp_path: Path) -> None:

@@ -25,8 +25,11 @@ from entrypoints.container import Container, build_container
 from entrypoints.settings import Settings
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-#: Real rows of the Receita dump and lookup tables, kept beside the repository.
-CNPJ_DATA = REPO_ROOT.parent / "shared" / "data" / "cnpj"
+#: Real rows of the Receita dump and lookup tables, kept beside the repository;
+#: GARIMPO_CNPJ_DATA points elsewhere.
+CNPJ_DATA = Path(
+    os.environ.get("GARIMPO_CNPJ_DATA") or REPO_ROOT.parent / "shared" / "data" / "cnpj"
+)
 
 LOCAL_POSTGRES = ("127.0.0.1", 5432)
 LOCAL_REDIS = ("127.0.0.1", 6379)
@@ -43,7 +46,9 @@ def _listening(address: tuple[str, int]) -> bool:
 @pytest.fixture(scope="session")
 def cnpj_data() -> Path:
     if not CNPJ_DATA.is_dir():
-        pytest.skip(f"the CNPJ sample data is not beside the repository ({CNPJ_DATA})")
+        pytest.skip(
+            f"the CNPJ sample data is missing at {CNPJ_DATA}; set GARIMPO_CNPJ_DATA to its folder"
+        )
     return CNPJ_DATA
 
 
