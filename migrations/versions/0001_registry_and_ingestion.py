@@ -203,17 +203,13 @@ def upgrade() -> None:
             id uuid PRIMARY KEY,
             source text NOT NULL,
             source_fingerprint text NOT NULL,
-            status text NOT NULL
-                CHECK (status IN ('running', 'failed', 'completed', 'abandoned')),
+            status text NOT NULL CHECK (status IN ('running', 'failed', 'completed')),
             staging_schema text NOT NULL,
             chunk_bytes integer NOT NULL,
             started_at timestamptz NOT NULL,
             finished_at timestamptz,
             error text,
-            summary jsonb,
-            -- Set when finalize completes, so a resumed run (a publish retried
-            -- with --force, or a crash during the switch) does not redo it.
-            finalize_result jsonb
+            summary jsonb
         )
         """
     )
