@@ -101,8 +101,9 @@ class PhoneKind(enum.StrEnum):
 
     MOBILE = "mobile"
     LANDLINE = "landline"
-    #: The digits do not form a Brazilian phone number. The value is then the
-    #: digits of both fields, leading zeros included, so that no digit is lost.
+    #: The digits do not form a Brazilian phone number, or the number is one
+    #: repeated digit such as 99999999. The value is then the digits of both
+    #: fields, leading zeros included, so that no digit is lost.
     INVALID = "invalid"
 
 
@@ -118,12 +119,18 @@ def normalize_phone(ddd: str, number: str) -> Phone | None:
     """Build a phone number from the dump's separate area code and number fields.
 
     Returns None when the number is empty or all zeros, the dump's placeholder
-    for "no phone", whatever the area code holds.
+    for "no phone", whatever the area code holds. A number made of one other
+    repeated digit, such as 99999999 or 22222222, is a placeholder too, but it
+    is kept as an ``INVALID`` phone with its raw digits.
     """
     ddd_digits = _NON_DIGIT.sub("", ddd)
     number_digits = _NON_DIGIT.sub("", number)
     if _ALL_ZEROS.fullmatch(number_digits):
         return None
+
+    # Without this check, 99999999 would pass as an 8-digit mobile.
+    if len(set(number_digits)) == 1:
+        return Phone(ddd_digits + number_digits, PhoneKind.INVALID)
 
     # Some rows carry the trunk prefix 0 in front of the area code (069, 0021).
     area_code = ddd_digits.lstrip("0")

@@ -388,7 +388,7 @@ async def _demo(container: Container, settings: Settings, args: argparse.Namespa
         f"\nTenant de demonstração: {tenant_id}\nChave de API (guarde-a, não será mostrada de novo): {api_key}"
     )
 
-    await _print_sample_search(container)
+    sample = await _print_sample_search(container) or ("4781400", "SP")
     if args.no_serve:
         return 0
 
@@ -399,13 +399,14 @@ async def _demo(container: Container, settings: Settings, args: argparse.Namespa
     print(f"\nAPI em http://{host}:{port}  (documento OpenAPI em /v1/openapi.json)")
     print(
         f"Exemplo: curl -s -H 'X-API-Key: {api_key}' -H 'Content-Type: application/json' "
-        f'-d \'{{"cnaes": ["..."], "uf": "SP"}}\' http://{host}:{port}/v1/preleads/search'
+        f'-d \'{{"cnaes": ["{sample[0]}"], "uf": "{sample[1]}"}}\' '
+        f"http://{host}:{port}/v1/preleads/search"
     )
     await serve_async(settings, host=host, port=port)
     return 0
 
 
-async def _print_sample_search(container: Container) -> None:
+async def _print_sample_search(container: Container) -> tuple[str, str] | None:
     """Search the most common CNAE of the most common municipality, so the demo finds something."""
     async with raw_connection(await provide(container.engine)) as conn:
         top = await conn.fetchrow(
@@ -418,7 +419,7 @@ async def _print_sample_search(container: Container) -> None:
         )
     if top is None:
         print("\nNenhum estabelecimento ATIVO carregado; a busca de exemplo foi pulada.")
-        return
+        return None
     municipalities = [top["ibge_code"]] if top["ibge_code"] else []
     criteria = SearchCriteria.create(
         cnaes=[top["cnae_primary"]], uf=top["uf"], municipalities=municipalities
@@ -430,6 +431,7 @@ async def _print_sample_search(container: Container) -> None:
         f"{', município ' + top['ibge_code'] if top['ibge_code'] else ''}"
     )
     _print_results(result)
+    return top["cnae_primary"], top["uf"]
 
 
 def _generate(out: Path, establishments: int, seed: int) -> int:

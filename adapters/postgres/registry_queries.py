@@ -214,15 +214,21 @@ def _money(value: Any) -> str | None:
 def search_item(row: asyncpg.Record | dict[str, Any]) -> dict[str, Any]:
     """Project one establishment row (with its company columns) as a search result."""
     cnpj = Cnpj(row["cnpj"])
-    phones = [
-        {
-            "number": row[column],
-            "kind": row[f"{column}_kind"],
-            "shared": bool(row[f"{column}_shared"]),
-        }
-        for column in ("phone1", "phone2", "fax")
-        if row[column] is not None
-    ]
+    phones = []
+    seen: set[str] = set()
+    for column in ("phone1", "phone2", "fax"):
+        number = row[column]
+        # Receita often repeats one number in two columns; list it once.
+        if number is None or number in seen:
+            continue
+        seen.add(number)
+        phones.append(
+            {
+                "number": number,
+                "kind": row[f"{column}_kind"],
+                "shared": bool(row[f"{column}_shared"]),
+            }
+        )
     email = (
         {
             "address": row["email"],

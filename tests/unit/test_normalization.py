@@ -85,6 +85,11 @@ def test_area_codes_count() -> None:
         ("11", "21234567", Phone("+551121234567", PhoneKind.LANDLINE)),
         ("(11)", "3214-5678", Phone("+551132145678", PhoneKind.LANDLINE)),
         ("11", "9 8765-4321", Phone("+5511987654321", PhoneKind.MOBILE)),
+        # close to one repeated digit, or consecutive digits, but still valid
+        ("11", "99999998", Phone("+5511999999998", PhoneKind.MOBILE)),
+        ("11", "98888888", Phone("+5511998888888", PhoneKind.MOBILE)),
+        ("11", "23456789", Phone("+551123456789", PhoneKind.LANDLINE)),
+        ("11", "98765432", Phone("+5511998765432", PhoneKind.MOBILE)),
     ],
 )
 def test_normalize_phone_valid(ddd: str, number: str, expected: Phone) -> None:
@@ -101,6 +106,7 @@ def test_normalize_phone_valid(ddd: str, number: str, expected: Phone) -> None:
         ("11", "0"),
         ("", ""),
         ("11", "-"),
+        ("11", "0000-0000"),
     ],
 )
 def test_normalize_phone_absent(ddd: str, number: str) -> None:
@@ -130,6 +136,28 @@ def test_normalize_phone_absent(ddd: str, number: str) -> None:
     ],
 )
 def test_normalize_phone_invalid(ddd: str, number: str, raw_digits: str) -> None:
+    assert normalize_phone(ddd, number) == Phone(raw_digits, PhoneKind.INVALID)
+
+
+@pytest.mark.parametrize(
+    ("ddd", "number", "raw_digits"),
+    [
+        # would otherwise be an 8-digit mobile, a 9-digit mobile or a landline
+        ("11", "99999999", "1199999999"),
+        ("11", "999999999", "11999999999"),
+        ("21", "22222222", "2122222222"),
+        ("11", "66666666", "1166666666"),
+        # punctuation is dropped and the trunk prefix is kept, as for other invalid numbers
+        ("(011)", "8888-8888", "01188888888"),
+        ("11", "9 9999-9999", "11999999999"),
+        # already invalid by length or area code
+        ("11", "8888888", "118888888"),
+        ("11", "7", "117"),
+        ("", "55555555", "55555555"),
+        ("11", "1111111111", "111111111111"),
+    ],
+)
+def test_normalize_phone_repeated_digit(ddd: str, number: str, raw_digits: str) -> None:
     assert normalize_phone(ddd, number) == Phone(raw_digits, PhoneKind.INVALID)
 
 

@@ -71,25 +71,43 @@ def area_codes(draw: st.DrawFn) -> str:
     return trunk_zeros + code
 
 
+def _punctuate(draw: st.DrawFn, number: str) -> str:
+    """Sometimes insert punctuation as a person might type it: 3214-5678 or 3214 5678."""
+    if not draw(st.booleans()):
+        return number
+
+    split = draw(st.integers(min_value=0, max_value=len(number)))
+    separator = draw(st.sampled_from(["-", " ", ".", ""]))
+    return number[:split] + separator + number[split:]
+
+
 @st.composite
 def phone_numbers(draw: st.DrawFn) -> str:
     # Mostly the 8 and 9 digits of real numbers, sometimes a digit short or long.
     length = draw(st.sampled_from([6, 7, 8, 8, 8, 9, 9, 10]))
     first = draw(st.sampled_from(DIGITS))
     rest = draw(st.text(alphabet=DIGITS, min_size=length - 1, max_size=length - 1))
-    number = first + rest
-    if draw(st.booleans()):
-        # Punctuation as a person might type it: 3214-5678 or 3214 5678.
-        split = draw(st.integers(min_value=0, max_value=len(number)))
-        separator = draw(st.sampled_from(["-", " ", ".", ""]))
-        number = number[:split] + separator + number[split:]
-    return number
+    return _punctuate(draw, first + rest)
+
+
+@st.composite
+def repeated_digit_numbers(draw: st.DrawFn) -> str:
+    # Placeholders such as 99999999, mostly of the lengths that would otherwise
+    # pass as mobiles or landlines. Random digits almost never produce them.
+    digit = draw(st.sampled_from(DIGITS))
+    length = draw(st.sampled_from([1, 7, 8, 8, 8, 9, 9, 10]))
+    return _punctuate(draw, digit * length)
 
 
 DDDS = st.one_of(area_codes(), DIGIT_TEXT.map(lambda text: text[:4]), ZERO_RUNS, LATIN1_TEXT)
-NUMBERS = st.one_of(phone_numbers(), DIGIT_TEXT, ZERO_RUNS, LATIN1_TEXT)
-# About half the pairs are plausible, so that each area code meets numbers of every kind.
-PHONE_PAIRS = st.one_of(st.tuples(area_codes(), phone_numbers()), st.tuples(DDDS, NUMBERS))
+NUMBERS = st.one_of(phone_numbers(), repeated_digit_numbers(), DIGIT_TEXT, ZERO_RUNS, LATIN1_TEXT)
+# Two of the three branches draw the DDD from area_codes(), so that each area
+# code meets numbers of every kind, repeated-digit placeholders included.
+PHONE_PAIRS = st.one_of(
+    st.tuples(area_codes(), phone_numbers()),
+    st.tuples(area_codes(), repeated_digit_numbers()),
+    st.tuples(DDDS, NUMBERS),
+)
 
 
 @st.composite
@@ -201,7 +219,7 @@ def test_normalize_phones_every_area_code() -> None:
     # Every two-digit code, bare and with a trunk zero, against each kind of
     # number, so that a wrong or missing entry in the area code set shows up.
     ddds = [prefix + f"{code:02d}" for prefix in ("", "0") for code in range(100)]
-    numbers = ["87654321", "38765432", "987654321", "2413270", "01234567", "0"]
+    numbers = ["87654321", "38765432", "987654321", "2413270", "01234567", "0", "99999999"]
     pairs = [(ddd, number) for ddd in ddds for number in numbers]
 
     values, kinds = vectorised.normalize_phones(
