@@ -12,6 +12,7 @@ import asyncio
 import hashlib
 import time
 from collections.abc import Iterator, Mapping, Sized
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -209,6 +210,7 @@ class IngestMonth:
         self._staging = staging
         self._chunk_bytes = chunk_bytes
         self._parallel_files = max(1, parallel_files)
+        self._parsers: ThreadPoolExecutor | None = None
 
     async def __call__(
         self,
@@ -235,6 +237,12 @@ class IngestMonth:
                 "de municípios; use --fresh para carregá-lo de novo"
             )
 
+        # Parsing stays on as many threads as files load at once. Arrow's
+        # allocator keeps a heap per thread, so a new thread per chunk (as the
+        # default executor may pick) grows memory with the length of the run.
+        self._parsers = ThreadPoolExecutor(
+            max_workers=self._parallel_files, thread_name_prefix="dump-parser"
+        )
         await self._staging.acquire_lock()
         try:
             run = None if fresh else await self._staging.find_resumable(fingerprint)
@@ -258,6 +266,7 @@ class IngestMonth:
                 raise
         finally:
             await self._staging.release_lock()
+            self._parsers.shutdown(wait=False)
 
         summary = attrs.evolve(summary, seconds=time.perf_counter() - started)
         log.info("ingestion_finished", run_id=run.run_id, seconds=round(summary.seconds, 1))
@@ -347,10 +356,13 @@ class IngestMonth:
         queue: asyncio.Queue[Any] = asyncio.Queue(maxsize=_READ_AHEAD)
         finished = object()
 
+        loop = asyncio.get_running_loop()
+        parsers = self._parsers
+
         async def produce() -> None:
             while True:
                 try:
-                    chunk = await asyncio.to_thread(next, chunks, finished)
+                    chunk = await loop.run_in_executor(parsers, next, chunks, finished)
                 except Exception as error:  # noqa: BLE001 - handed to the consumer, re-raised there
                     await queue.put(error)
                     return
