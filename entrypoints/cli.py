@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import datetime
 import json
 import socket
 import sys
 import uuid
 from collections.abc import Sequence
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +35,13 @@ log = structlog.get_logger("garimpo.cli")
 #: search, small enough to load in seconds.
 DEMO_ESTABLISHMENTS = 20_000
 DEMO_SEED = 7
+
+
+def _date(text: str) -> datetime.date:
+    try:
+        return datetime.date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"data inválida '{text}': use AAAA-MM-DD") from None
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -71,6 +80,13 @@ def _parser() -> argparse.ArgumentParser:
         help="leave out contacts shared by many establishments (accountants)",
     )
     search.add_argument("--head-office-only", action="store_true")
+    search.add_argument("--size", action="append", help="company size: ME, EPP, DEMAIS; repeatable")
+    search.add_argument("--simples", choices=["sim", "nao"], help="Simples Nacional opted or not")
+    search.add_argument("--mei", choices=["sim", "nao"], help="MEI or not")
+    search.add_argument("--opened-from", type=_date, help="opened on or after (AAAA-MM-DD)")
+    search.add_argument("--opened-to", type=_date, help="opened on or before (AAAA-MM-DD)")
+    search.add_argument("--capital-min", type=Decimal, help="minimum share capital in reais")
+    search.add_argument("--capital-max", type=Decimal, help="maximum share capital in reais")
     search.add_argument("--page", type=int, default=1)
     search.add_argument("--per-page", type=int, default=20)
     search.add_argument("--json", action="store_true")
@@ -88,6 +104,9 @@ def _parser() -> argparse.ArgumentParser:
     generate.add_argument("out", type=Path)
     generate.add_argument("--establishments", type=int, default=DEMO_ESTABLISHMENTS)
     generate.add_argument("--seed", type=int, default=DEMO_SEED)
+
+    runs = commands.add_parser("runs", help="list the latest ingestion runs and their status")
+    runs.add_argument("--limit", type=int, default=10)
 
     commands.add_parser(
         "stop-embedded",
@@ -212,6 +231,8 @@ async def _run(args: argparse.Namespace, settings: Settings) -> int:
             return 0
         if args.command == "quarantine":
             return await _quarantine(container, args.run, args.limit)
+        if args.command == "runs":
+            return await _runs(container, args.limit)
         if args.command == "demo":
             return await _demo(container, settings, args)
         raise AssertionError(f"unhandled command {args.command}")
@@ -294,6 +315,13 @@ async def _search(container: Container, args: argparse.Namespace) -> int:
         has_email=True if args.has_email else None,
         exclude_shared_contacts=args.exclude_shared,
         head_office_only=args.head_office_only,
+        company_sizes=args.size,
+        simples=None if args.simples is None else args.simples == "sim",
+        mei=None if args.mei is None else args.mei == "sim",
+        opened_from=args.opened_from,
+        opened_to=args.opened_to,
+        share_capital_min=args.capital_min,
+        share_capital_max=args.capital_max,
     )
     page = PageRequest.create(args.page, args.per_page, container.settings().max_per_page)
     result = await (await provide(container.search_preleads))(criteria, page)
@@ -343,6 +371,13 @@ async def _quarantine(container: Container, run_id: str | None, limit: int) -> i
         if run is None:
             print("nenhuma execução de ingestão encontrada")
             return 0
+        total = await conn.fetchval(
+            "SELECT (SELECT count(*) FROM ingestion.quarantine WHERE run_id = r.id) "
+            "FROM ingestion.run r WHERE r.id = $1::uuid",
+            run,
+        )
+        if total is None:
+            raise IngestionError(f"nenhuma execução com o identificador {run}; veja 'garimpo runs'")
         rows = await conn.fetch(
             """
             SELECT f.name, q.line, q.reason, q.detail, q.raw
@@ -353,10 +388,43 @@ async def _quarantine(container: Container, run_id: str | None, limit: int) -> i
             run,
             limit,
         )
-    print(f"execução {run}: {len(rows)} linha(s) mostradas")
+    print(f"execução {run}: {_n(total)} linha(s) em quarentena, {_n(len(rows))} mostradas")
     for row in rows:
         print(f"  {row['name']}:{row['line']}  {row['reason']}  {row['detail'] or ''}")
         print(f"    {row['raw'][:200]}")
+    return 0
+
+
+#: Status of a run as the operator reads it.
+RUN_STATUS = {
+    "running": "em andamento ou interrompida",
+    "failed": "falhou",
+    "completed": "publicada",
+    "abandoned": "substituída",
+}
+
+
+async def _runs(container: Container, limit: int) -> int:
+    async with raw_connection(await provide(container.engine)) as conn:
+        rows = await conn.fetch(
+            """
+            SELECT r.id, r.source, r.status, r.started_at, r.finished_at, r.error,
+                   (SELECT count(*) FROM ingestion.quarantine q WHERE q.run_id = r.id) AS quarantined,
+                   EXISTS (SELECT 1 FROM registry.snapshot s WHERE s.run_id = r.id) AS live
+            FROM ingestion.run r ORDER BY r.started_at DESC LIMIT $1
+            """,
+            limit,
+        )
+    if not rows:
+        print("nenhuma execução de ingestão encontrada")
+        return 0
+    for row in rows:
+        live = " (no ar)" if row["live"] else ""
+        started = row["started_at"].strftime("%d/%m/%Y %H:%M")
+        print(f"{row['id']}  {started}  {RUN_STATUS.get(row['status'], row['status'])}{live}")
+        print(f"    origem: {row['source']}  quarentena: {_n(row['quarantined'])}")
+        if row["error"]:
+            print(f"    erro: {row['error'][:300]}")
     return 0
 
 

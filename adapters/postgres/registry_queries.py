@@ -7,6 +7,7 @@ OR ...`` branches. Every value travels as a bind parameter.
 
 from __future__ import annotations
 
+import json
 import uuid
 from typing import Any
 
@@ -330,7 +331,11 @@ class PostgresCompanyQueries:
                 f"""
                 {_DETAIL_SELECT},
                        sr.description AS status_reason_description,
-                       co.description AS country_description
+                       co.description AS country_description,
+                       (SELECT json_agg(json_build_object('code', s.code, 'description', c2.description)
+                                        ORDER BY s.position)
+                        FROM unnest(e.cnaes_secondary) WITH ORDINALITY AS s(code, position)
+                        LEFT JOIN registry.cnae c2 ON c2.code = s.code) AS cnaes_secondary_described
                 FROM registry.establishment e
                 {_DETAIL_JOINS}
                 LEFT JOIN registry.status_reason sr ON sr.code = e.status_reason_code
@@ -387,6 +392,7 @@ class PostgresCompanyQueries:
                 "country": _coded(row["country_code"], row["country_description"]),
                 "foreign_city": row["foreign_city"],
                 "quality_flags": list(row["quality_flags"]),
+                "cnaes_secondary_descriptions": _json_list(row["cnaes_secondary_described"]),
                 "company": _company(company),
                 "partners": [_partner(p) for p in partners],
                 "simples": _regime(simples, "simples"),
@@ -403,6 +409,16 @@ class PostgresCompanyQueries:
             }
         )
         return detail
+
+
+def _json_list(value: Any) -> list[Any]:
+    """Read a json column: SQLAlchemy's pool registers a codec that decodes it, plain asyncpg does not."""
+    if value is None:
+        return []
+    if isinstance(value, str):
+        decoded: list[Any] = json.loads(value)
+        return decoded
+    return list(value)
 
 
 def _company(row: asyncpg.Record | None) -> dict[str, Any] | None:

@@ -750,6 +750,11 @@ def _detail_only_properties() -> dict[str, Any]:
             "description": "Avisos sobre dados corrigidos ou suspeitos na carga.",
             "items": {"type": "string"},
         },
+        "cnaes_secondary_descriptions": {
+            "type": "array",
+            "description": "Os CNAEs secundários, na ordem da Receita, com a descrição de cada um.",
+            "items": _ref("CodedValue"),
+        },
         "company": _nullable_ref("CompanySummary"),
         "partners": {"type": "array", "items": _ref("Partner")},
         "simples": _nullable_ref("TaxRegime"),

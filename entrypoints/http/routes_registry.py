@@ -248,7 +248,10 @@ def _string_list(body: Mapping[str, Any], field: str) -> list[str] | None:
     if value is None:
         return None
     if not isinstance(value, list):
-        raise _invalid_field(field, f"O campo '{field}' deve ser uma lista de textos.")
+        example = json.dumps([value] if isinstance(value, str) else ["..."], ensure_ascii=False)
+        raise _invalid_field(
+            field, f"O campo '{field}' deve ser uma lista de textos, como {example}."
+        )
     for position, item in enumerate(value, start=1):
         if not isinstance(item, str):
             raise _invalid_field(

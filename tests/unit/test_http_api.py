@@ -91,6 +91,9 @@ def make_company_detail(cnpj_text: str) -> dict[str, Any]:
             "country": None,
             "foreign_city": None,
             "quality_flags": ["phone2_invalid"],
+            "cnaes_secondary_descriptions": [
+                {"code": "4721102", "description": "Padaria e confeitaria com predominância de revenda"}
+            ],
             "company": {
                 "cnpj_root": cnpj.root,
                 "legal_name": "PADARIA EXEMPLO LTDA",
