@@ -46,88 +46,105 @@ def _date(text: str) -> datetime.date:
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="garimpo", description="Garimpo: B2B leads from the CNPJ registry."
+        prog="garimpo",
+        description="Garimpo: leads B2B a partir do cadastro de CNPJs da Receita Federal.",
     )
     commands = parser.add_subparsers(dest="command", required=True)
 
-    commands.add_parser("migrate", help="apply the database migrations")
+    commands.add_parser("migrate", help="aplica as migrações do banco")
 
-    ingest = commands.add_parser("ingest", help="load a monthly CNPJ dump and make it live")
-    ingest.add_argument("source", help="folder, http(s) URL of a month, or 'latest'")
+    ingest = commands.add_parser("ingest", help="carrega um mês da base do CNPJ e o publica")
+    ingest.add_argument("source", help="pasta, endereço http(s) de um mês, ou 'latest'")
     ingest.add_argument(
         "--force",
         action="store_true",
-        help="publish even if the month is much smaller than the live one",
+        help="publica mesmo se o mês for bem menor que o publicado",
     )
     ingest.add_argument(
         "--fresh",
         action="store_true",
-        help="start over instead of resuming an interrupted run of this source",
+        help="recomeça do zero em vez de retomar uma carga interrompida desta origem",
     )
-    ingest.add_argument("--json", action="store_true", help="print the summary as JSON")
+    ingest.add_argument("--json", action="store_true", help="mostra o resumo em JSON")
 
-    search = commands.add_parser("search", help="search pre-leads by CNAE, UF and municipality")
-    search.add_argument("--cnae", action="append", required=True, help="CNAE subclass; repeatable")
-    search.add_argument("--uf", help="state (SP, RJ, ...; EX for abroad)")
-    search.add_argument("--municipio", action="append", default=[], help="IBGE code; repeatable")
-    search.add_argument("--secondary", action="store_true", help="also match secondary CNAEs")
-    search.add_argument("--status", action="append", help="registration status (default ATIVA)")
+    search = commands.add_parser("search", help="busca pré-leads por CNAE, UF e município")
+    search.add_argument(
+        "--cnae", action="append", required=True, help="subclasse CNAE; pode repetir"
+    )
+    search.add_argument("--uf", help="UF (SP, RJ...; EX para o exterior)")
+    search.add_argument(
+        "--municipio", action="append", default=[], help="código IBGE do município; pode repetir"
+    )
+    search.add_argument(
+        "--secondary", action="store_true", help="procura também nos CNAEs secundários"
+    )
+    search.add_argument(
+        "--status", action="append", help="situação cadastral (padrão ATIVA); pode repetir"
+    )
     search.add_argument("--has-phone", choices=[p.value for p in PhoneRequirement])
     search.add_argument("--has-email", action="store_true")
     search.add_argument(
         "--exclude-shared",
         action="store_true",
-        help="leave out contacts shared by many establishments (accountants)",
+        help="ignora contatos compartilhados por muitos estabelecimentos (contador)",
     )
     search.add_argument("--head-office-only", action="store_true")
-    search.add_argument("--size", action="append", help="company size: ME, EPP, DEMAIS; repeatable")
-    search.add_argument("--simples", choices=["sim", "nao"], help="Simples Nacional opted or not")
-    search.add_argument("--mei", choices=["sim", "nao"], help="MEI or not")
-    search.add_argument("--opened-from", type=_date, help="opened on or after (AAAA-MM-DD)")
-    search.add_argument("--opened-to", type=_date, help="opened on or before (AAAA-MM-DD)")
-    search.add_argument("--capital-min", type=Decimal, help="minimum share capital in reais")
-    search.add_argument("--capital-max", type=Decimal, help="maximum share capital in reais")
+    search.add_argument("--size", action="append", help="porte: ME, EPP, DEMAIS; pode repetir")
+    search.add_argument(
+        "--simples", choices=["sim", "nao"], help="optante pelo Simples Nacional ou não"
+    )
+    search.add_argument("--mei", choices=["sim", "nao"], help="MEI ou não")
+    search.add_argument("--opened-from", type=_date, help="aberto a partir de (AAAA-MM-DD)")
+    search.add_argument("--opened-to", type=_date, help="aberto até (AAAA-MM-DD)")
+    search.add_argument("--capital-min", type=Decimal, help="capital social mínimo, em reais")
+    search.add_argument("--capital-max", type=Decimal, help="capital social máximo, em reais")
     search.add_argument("--page", type=int, default=1)
     search.add_argument("--per-page", type=int, default=20)
     search.add_argument("--json", action="store_true")
 
-    company = commands.add_parser("company", help="show one establishment by CNPJ")
+    company = commands.add_parser("company", help="mostra um estabelecimento pelo CNPJ")
     company.add_argument("cnpj")
 
-    serve = commands.add_parser("serve", help="serve the HTTP API")
+    serve = commands.add_parser("serve", help="serve a API HTTP")
     serve.add_argument("--host")
     serve.add_argument("--port", type=int)
 
     generate = commands.add_parser(
-        "generate-dump", help="write a synthetic month in Receita's format"
+        "generate-dump", help="gera um mês sintético no formato da Receita"
     )
     generate.add_argument("out", type=Path)
     generate.add_argument("--establishments", type=int, default=DEMO_ESTABLISHMENTS)
     generate.add_argument("--seed", type=int, default=DEMO_SEED)
 
-    runs = commands.add_parser("runs", help="list the latest ingestion runs and their status")
+    runs = commands.add_parser("runs", help="lista as últimas cargas e a situação de cada uma")
     runs.add_argument("--limit", type=int, default=10)
 
     commands.add_parser(
         "stop-embedded",
-        help="stop the embedded PostgreSQL, which keeps running between commands",
+        help="para o PostgreSQL embutido, que continua rodando entre os comandos",
     )
 
-    quarantine = commands.add_parser("quarantine", help="list rows quarantined by the last run")
-    quarantine.add_argument("--run", help="run id (default: the latest run)")
+    quarantine = commands.add_parser(
+        "quarantine", help="lista as linhas em quarentena da última carga"
+    )
+    quarantine.add_argument("--run", help="identificador da carga (padrão: a mais recente)")
     quarantine.add_argument("--limit", type=int, default=50)
 
     demo = commands.add_parser(
-        "demo", help="migrate, ingest (a synthetic month by default), print a search and serve"
+        "demo", help="migra, carrega um mês (sintético por padrão), mostra uma busca e serve a API"
     )
-    demo.add_argument("source", nargs="?", help="folder, URL or 'latest'; default: synthetic data")
-    demo.add_argument("--no-serve", action="store_true", help="stop after the sample search")
+    demo.add_argument(
+        "source", nargs="?", help="pasta, endereço ou 'latest'; sem isso, dados sintéticos"
+    )
+    demo.add_argument("--no-serve", action="store_true", help="para depois da busca de exemplo")
     demo.add_argument("--establishments", type=int, default=DEMO_ESTABLISHMENTS)
     demo.add_argument(
-        "--force", action="store_true", help="publish even if much smaller than the live month"
+        "--force", action="store_true", help="publica mesmo se o mês for bem menor que o publicado"
     )
     demo.add_argument(
-        "--fresh", action="store_true", help="start over instead of resuming an interrupted run"
+        "--fresh",
+        action="store_true",
+        help="recomeça do zero em vez de retomar uma carga interrompida",
     )
     return parser
 
@@ -513,7 +530,11 @@ def _generate(out: Path, establishments: int, seed: int) -> int:
         )
 
     month = generate_month(out, establishments, seed=seed)
-    print(f"mês sintético gerado em {out}: {month}")
+    print(
+        f"mês sintético {month.reference} gerado em {out}: {_n(month.companies)} empresas, "
+        f"{_n(month.establishments)} estabelecimentos, {_n(month.partners)} sócios, "
+        f"{_n(month.simples)} linhas do Simples"
+    )
     return 0
 
 
