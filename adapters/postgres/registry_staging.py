@@ -55,6 +55,9 @@ TABLE_FOR_KIND: dict[FileKind, str] = {
 
 #: Natural key of each fact table. The partner table has none, because two
 #: partners of one company may share name and masked CPF, so only identical rows merge.
+# NOTE: establishments are unique per (cnpj, uf) because a partitioned table's
+# keys must include the partition column; one CNPJ listed under two UFs loads
+# twice. A check across partitions after the load would catch it.
 KEYS: dict[str, tuple[str, ...]] = {
     "company": ("cnpj_root",),
     "establishment": ("cnpj", "uf"),
@@ -151,6 +154,7 @@ class PostgresRegistryStaging:
             # A fresh run replaces any unfinished one of the same source: its
             # staging schema would otherwise hold the disk until dropped by hand.
             await _abandon_runs(conn, fingerprint, keep=run_id)
+            await _drop_retired(conn)
             await conn.execute(
                 """
                 INSERT INTO ingestion.run
@@ -276,6 +280,11 @@ class PostgresRegistryStaging:
         timings: dict[str, float] = {}
         statements = await _index_statements(self._engine, LIVE_SCHEMA, schema)
         statements = await _missing_only(self._engine, schema, statements)
+        async with raw_connection(self._engine) as conn:
+            earlier = await _earlier_dedups(conn, run_uuid)
+        for removed_duplicates, removed_conflicts in earlier.values():
+            _add(duplicates, removed_duplicates)
+            _add(conflicts, removed_conflicts)
 
         async def timed(name: str, step: Awaitable[Any]) -> Any:
             started = time.perf_counter()
@@ -316,7 +325,10 @@ class PostgresRegistryStaging:
                     conn, schema, "partner", statements.get("partner", []), run_uuid
                 ),
             )
-            merge(await timed("dedup_partner", _dedup_unkeyed(conn, schema, "partner", run_uuid)))
+            if "partner" not in earlier:
+                merge(
+                    await timed("dedup_partner", _dedup_unkeyed(conn, schema, "partner", run_uuid))
+                )
             await timed("analyze_partner", _analyze(conn, schema, "partner"))
 
         def keyed_chain(table: str) -> Callable[[asyncpg.Connection], Awaitable[None]]:
@@ -345,8 +357,12 @@ class PostgresRegistryStaging:
         async def worker() -> None:
             async with raw_connection(self._engine) as conn:
                 await _tune_session(conn)
-                while not chains.empty():
-                    await chains.get_nowait()(conn)
+                try:
+                    while not chains.empty():
+                        await chains.get_nowait()(conn)
+                finally:
+                    # The connection goes back to a pool shared with other work.
+                    await conn.execute("RESET ALL")
 
         await asyncio.gather(*(worker() for _ in range(self._index_workers)))
 
@@ -447,18 +463,29 @@ class PostgresRegistryStaging:
                     json.dumps(summary),
                     LIVE_SCHEMA,
                 )
-            await conn.execute(f"DROP SCHEMA {retired} CASCADE")
-            fingerprint = await conn.fetchval(
-                "SELECT source_fingerprint FROM ingestion.run WHERE id = $1", uuid.UUID(run.run_id)
-            )
-            await _abandon_runs(conn, fingerprint, keep=uuid.UUID(run.run_id))
         log.info("month_published", run_id=run.run_id, counts=counts)
+
+        # The month is live from here on. Dropping the old one waits for
+        # searches still reading it; if that fails, the next run drops it.
+        async with raw_connection(self._engine) as conn:
+            try:
+                async with conn.transaction():
+                    await conn.execute("SET LOCAL lock_timeout = '60s'")
+                    await _drop_retired(conn)
+                    fingerprint = await conn.fetchval(
+                        "SELECT source_fingerprint FROM ingestion.run WHERE id = $1",
+                        uuid.UUID(run.run_id),
+                    )
+                    await _abandon_runs(conn, fingerprint, keep=uuid.UUID(run.run_id))
+            except asyncpg.PostgresError as error:
+                log.warning("retired_month_left", run_id=run.run_id, error=str(error))
 
     async def fail_run(self, run: RunState, error: str) -> None:
         async with raw_connection(self._engine) as conn:
             await conn.execute(
+                # A published run stays published whatever happens after the swap.
                 "UPDATE ingestion.run SET status = 'failed', error = $2, finished_at = now() "
-                "WHERE id = $1",
+                "WHERE id = $1 AND status <> 'completed'",
                 uuid.UUID(run.run_id),
                 error[:2000],
             )
@@ -561,12 +588,22 @@ async def _clone_schema(
         await conn.execute(f"ALTER TABLE {staging}.{table} ADD PRIMARY KEY ({key})")
 
 
+async def _drop_retired(conn: asyncpg.Connection) -> None:
+    """Drop the schemas of months that a publish replaced."""
+    for row in await conn.fetch(
+        "SELECT nspname FROM pg_namespace WHERE nspname LIKE 'registry\\_retired\\_%'"
+    ):
+        await conn.execute(f"DROP SCHEMA IF EXISTS {row['nspname']} CASCADE")
+        log.info("retired_month_dropped", schema=row["nspname"])
+
+
 async def _abandon_runs(conn: asyncpg.Connection, fingerprint: str, *, keep: uuid.UUID) -> None:
     """Drop the staging schemas of unfinished runs of ``fingerprint`` other than ``keep``."""
     stale = await conn.fetch(
         """
         SELECT id, staging_schema FROM ingestion.run
         WHERE source_fingerprint = $1 AND status IN ('running', 'failed') AND id <> $2
+          AND staging_schema LIKE 'registry\\_stage\\_%'
         """,
         fingerprint,
         keep,
@@ -732,8 +769,7 @@ async def _dedup_keyed(
     columns = await _content_columns(conn, schema, table)
     key_list = ", ".join(key)
     content = f"md5(ROW({', '.join(columns)})::text)"
-    rows = await conn.fetch(
-        f"""
+    delete_sql = f"""
         WITH repeated AS (
             SELECT {key_list} FROM {schema}.{table} GROUP BY {key_list} HAVING count(*) > 1
         ),
@@ -750,8 +786,7 @@ async def _dedup_keyed(
         WHERE t.ctid = r.row_id AND r.position > 1
         RETURNING r.source_file_id, r.source_line, r.digest = r.first_digest AS identical, r.row_text
         """
-    )
-    return await _record_removed(conn, rows, run_id, table)
+    return await _record_removed(conn, delete_sql, run_id, table)
 
 
 #: Columns that every word-for-word repeat of a partner row shares and that are
@@ -772,8 +807,7 @@ async def _dedup_unkeyed(
     # Grouping by a few narrow columns finds the candidates without converting
     # rows to text. The window over every column then keeps one row per exact
     # repeat, so two partners that differ in any column both stay.
-    rows = await conn.fetch(
-        f"""
+    delete_sql = f"""
         WITH repeated AS (
             SELECT {candidate} FROM {schema}.{table}
             GROUP BY {candidate} HAVING count(*) > 1
@@ -789,37 +823,55 @@ async def _dedup_unkeyed(
         WHERE t.ctid = r.row_id AND r.position > 1
         RETURNING r.source_file_id, r.source_line, true AS identical, NULL::text AS row_text
         """
-    )
-    return await _record_removed(conn, rows, run_id, table)
+    return await _record_removed(conn, delete_sql, run_id, table)
 
 
 async def _record_removed(
-    conn: asyncpg.Connection, rows: list[asyncpg.Record], run_id: uuid.UUID, table: str
+    conn: asyncpg.Connection, delete_sql: str, run_id: uuid.UUID, table: str
 ) -> tuple[dict[int, int], dict[int, int]]:
+    """Run a dedup DELETE and record what it removed, in one transaction.
+
+    Differing rows go to quarantine and the counts to ``ingestion.finalize_dedup``
+    together with the DELETE, so a crash loses neither the rows nor the counts.
+    """
     duplicates: dict[int, int] = defaultdict(int)
     conflicts: dict[int, int] = defaultdict(int)
     quarantine: list[tuple[Any, ...]] = []
-    for row in rows:
-        if row["identical"]:
-            duplicates[row["source_file_id"]] += 1
-        else:
-            conflicts[row["source_file_id"]] += 1
-            quarantine.append(
-                (
-                    run_id,
-                    row["source_file_id"],
-                    row["source_line"],
-                    row["row_text"],
-                    QuarantineReason.DUPLICATE_KEY.value,
-                    f"another {table} row with the same key was loaded first",
+    async with conn.transaction():
+        rows = await conn.fetch(delete_sql)
+        for row in rows:
+            if row["identical"]:
+                duplicates[row["source_file_id"]] += 1
+            else:
+                conflicts[row["source_file_id"]] += 1
+                quarantine.append(
+                    (
+                        run_id,
+                        row["source_file_id"],
+                        row["source_line"],
+                        row["row_text"],
+                        QuarantineReason.DUPLICATE_KEY.value,
+                        f"another {table} row with the same key was loaded first",
+                    )
                 )
+        if quarantine:
+            await conn.copy_records_to_table(
+                "quarantine",
+                schema_name="ingestion",
+                columns=["run_id", "file_id", "line", "raw", "reason", "detail"],
+                records=quarantine,
             )
-    if quarantine:
-        await conn.copy_records_to_table(
-            "quarantine",
-            schema_name="ingestion",
-            columns=["run_id", "file_id", "line", "raw", "reason", "detail"],
-            records=quarantine,
+        await conn.execute(
+            """
+            INSERT INTO ingestion.finalize_dedup (run_id, table_name, duplicates, conflicts)
+            VALUES ($1, $2, $3, $4)
+            ON CONFLICT (run_id, table_name) DO UPDATE SET
+                duplicates = EXCLUDED.duplicates, conflicts = EXCLUDED.conflicts
+            """,
+            run_id,
+            table,
+            json.dumps(duplicates),
+            json.dumps(conflicts),
         )
     if rows:
         log.info(
@@ -829,6 +881,28 @@ async def _record_removed(
             conflicting=sum(conflicts.values()),
         )
     return dict(duplicates), dict(conflicts)
+
+
+async def _earlier_dedups(
+    conn: asyncpg.Connection, run_id: uuid.UUID
+) -> dict[str, tuple[dict[int, int], dict[int, int]]]:
+    """Return the dedups an earlier attempt of this run committed, by table."""
+    rows = await conn.fetch(
+        "SELECT table_name, duplicates, conflicts FROM ingestion.finalize_dedup WHERE run_id = $1",
+        run_id,
+    )
+    return {
+        row["table_name"]: (
+            {int(k): v for k, v in _json_dict(row["duplicates"]).items()},
+            {int(k): v for k, v in _json_dict(row["conflicts"]).items()},
+        )
+        for row in rows
+    }
+
+
+def _json_dict(value: Any) -> dict[str, int]:
+    decoded: dict[str, int] = json.loads(value) if isinstance(value, str) else dict(value)
+    return decoded
 
 
 #: Columns that search filters and joins read; ANALYZE computes statistics for

@@ -39,7 +39,7 @@ def test_migrations_round_trip(empty_database_url: str) -> None:
     migrate(empty_database_url)
     assert (
         asyncio.run(_execute(empty_database_url, "SELECT version_num FROM alembic_version"))
-        == "0002"
+        == "0003"
     )
 
     command.downgrade(config, "base")
