@@ -24,6 +24,7 @@ import pyarrow.csv as pacsv
 from adapters.receita import normalize as nz
 from adapters.receita.columns import source_columns
 from adapters.receita.files import DumpFile, Utf8Stream
+from adapters.receita.memory import pin_mmap_threshold, release_free_memory
 from domain.ingestion import FileKind, QuarantineReason
 from domain.municipality import UFS
 from domain.normalization import CPF_MASK
@@ -155,7 +156,9 @@ class ChunkReader:
                     quoted_strings_can_be_null=False,
                 ),
             )
+            pin_mmap_threshold()
             for index, batch in enumerate(reader):
+                release_free_memory()
                 quarantined_here = tuple(pending_invalid)
                 pending_invalid.clear()
                 first_ordinal = good_rows_before + 1
