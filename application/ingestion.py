@@ -188,9 +188,9 @@ class RegistryStaging(Protocol):
 
 #: Chunks parsed ahead of the one being written, per file. With two files at
 #: once this keeps memory to about four chunks' payloads in flight.
-# NOTE: peak RSS still grows with the month (535 MiB at 1M establishments,
-# 951 MiB at 5M in docs/benchmarks.md) although Arrow's own allocations stay
-# flat; smaller INGEST_CHUNK_BYTES lower it at some cost in speed.
+# NOTE: peak RSS still grows with the month (461, 661 and 886 MiB at 1M, 5M
+# and 10M establishments in docs/benchmarks.md) although most of the run sits
+# near 500 MiB; smaller INGEST_CHUNK_BYTES lower it at some cost in speed.
 _READ_AHEAD = 1
 
 
