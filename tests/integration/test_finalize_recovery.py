@@ -83,9 +83,7 @@ async def test_resumed_finalize_keeps_duplicate_counts(
     assert _counts(summary, FileKind.PARTNER) == (2, 1, 0, 1)
 
 
-async def test_interrupted_drop_keeps_run_completed(
-    container: Container, tmp_path: Path
-) -> None:
+async def test_interrupted_drop_keeps_run_completed(container: Container, tmp_path: Path) -> None:
     write_month(
         tmp_path,
         {FileKind.ESTABLISHMENT: [establishment_row("30000011")], FileKind.CNAE: CNAE_ROWS},

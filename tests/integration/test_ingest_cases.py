@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import AsyncIterator, Iterable
-from contextlib import asynccontextmanager
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -24,7 +23,7 @@ from adapters.receita.files import discover, recognise_kind
 from application.ingestion import IngestionError
 from domain.ingestion import FileCounts, FileKind, RunSummary
 from domain.search import PageRequest, SearchCriteria
-from entrypoints.container import Container, build_container, provide
+from entrypoints.container import Container, provide
 from entrypoints.progress import LogProgress
 from entrypoints.settings import Settings
 from tests.support.dump_builder import (
@@ -38,6 +37,7 @@ from tests.support.dump_builder import (
     write_file,
     write_month,
 )
+from tests.support.fixtures import started_container
 from tests.support.http_server import LocalHttpServer
 
 CNAE_ROWS = [
@@ -111,16 +111,6 @@ def tesouro_url(local_http_server: LocalHttpServer, cnpj_data: Path) -> str:
     body = tesouro_table_bytes(cnpj_data / "lookup" / "tom_siafi_to_ibge.csv", leave_out={"6291"})
     local_http_server.serve_bytes("/tabmun.csv", body, content_type="text/csv")
     return local_http_server.url("/tabmun.csv")
-
-
-@asynccontextmanager
-async def started_container(settings: Settings) -> AsyncIterator[Container]:
-    built = build_container(settings)
-    await built.init_resources()
-    try:
-        yield built
-    finally:
-        await built.shutdown_resources()
 
 
 @pytest.fixture

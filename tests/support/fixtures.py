@@ -15,6 +15,7 @@ import os
 import socket
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 import asyncpg
@@ -110,11 +111,18 @@ def settings(database_url: str, redis_url: str, tmp_path: Path) -> Settings:
     )
 
 
-@pytest.fixture
-async def container(settings: Settings) -> AsyncIterator[Container]:
+@asynccontextmanager
+async def started_container(settings: Settings) -> AsyncIterator[Container]:
+    """Build a container over ``settings`` with its resources open for the block."""
     built = build_container(settings)
     await built.init_resources()
     try:
         yield built
     finally:
         await built.shutdown_resources()
+
+
+@pytest.fixture
+async def container(settings: Settings) -> AsyncIterator[Container]:
+    async with started_container(settings) as built:
+        yield built

@@ -92,7 +92,10 @@ def make_company_detail(cnpj_text: str) -> dict[str, Any]:
             "foreign_city": None,
             "quality_flags": ["phone2_invalid"],
             "cnaes_secondary_descriptions": [
-                {"code": "4721102", "description": "Padaria e confeitaria com predominância de revenda"}
+                {
+                    "code": "4721102",
+                    "description": "Padaria e confeitaria com predominância de revenda",
+                }
             ],
             "company": {
                 "cnpj_root": cnpj.root,
@@ -669,9 +672,7 @@ async def test_company_formatted_cnpj_with_slash(client: TestClient) -> None:
     assert body["data"]["cnpj"] == ALPHANUMERIC_CNPJ
 
 
-async def test_search_unknown_municipality(
-    client: TestClient, queries: FakeCompanyQueries
-) -> None:
+async def test_search_unknown_municipality(client: TestClient, queries: FakeCompanyQueries) -> None:
     queries.unknown_ibge_codes = {"3599999"}
     response = await client.post(
         "/v1/preleads/search",
