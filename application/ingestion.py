@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import itertools
 import time
 from collections.abc import Iterator, Mapping, Sized
 from concurrent.futures import ThreadPoolExecutor
@@ -188,9 +189,9 @@ class RegistryStaging(Protocol):
 
 #: Chunks parsed ahead of the one being written, per file. With two files at
 #: once this keeps memory to about four chunks' payloads in flight.
-# NOTE: peak RSS still grows with the month (461, 661 and 886 MiB at 1M, 5M
+# NOTE: peak RSS still grows with the month (403, 618 and 735 MiB at 1M, 5M
 # and 10M establishments in docs/benchmarks.md) although most of the run sits
-# near 500 MiB; smaller INGEST_CHUNK_BYTES lower it at some cost in speed.
+# near 420 MiB; smaller INGEST_CHUNK_BYTES lower it at some cost in speed.
 _READ_AHEAD = 1
 
 
@@ -298,13 +299,27 @@ class IngestMonth:
 
         # Fact files have no dependencies between them, so several load at once:
         # while one file's chunk is in COPY, another file's next chunk is parsed.
+        # Estabelecimentos chunks take the most memory to normalise, so at most
+        # one of them is in the works, beside a file of another kind.
         slots = asyncio.Semaphore(self._parallel_files)
+        establishment_slot = asyncio.Semaphore(1)
 
         async def load(file_id: int, dump_file: Any) -> None:
+            if dump_file.kind is FileKind.ESTABLISHMENT:
+                async with establishment_slot, slots:
+                    counts[file_id] = await self._load_file(
+                        run, file_id, dump_file, mapping, progress
+                    )
+                return
             async with slots:
                 counts[file_id] = await self._load_file(run, file_id, dump_file, mapping, progress)
 
-        await asyncio.gather(*(load(file_id, dump_file) for file_id, dump_file in facts))
+        # Establishment files first, interleaved with the others, so the two
+        # slots stay busy with one of each until the end.
+        establishments = [f for f in facts if f[1].kind is FileKind.ESTABLISHMENT]
+        others = [f for f in facts if f[1].kind is not FileKind.ESTABLISHMENT]
+        ordered = [f for pair in itertools.zip_longest(establishments, others) for f in pair if f]
+        await asyncio.gather(*(load(file_id, dump_file) for file_id, dump_file in ordered))
 
         progress.phase("indexes")
         result = await self._staging.finalize(run)
