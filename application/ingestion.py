@@ -189,9 +189,6 @@ class RegistryStaging(Protocol):
 
 #: Chunks parsed ahead of the one being written, per file. With two files at
 #: once this keeps memory to about four chunks' payloads in flight.
-# NOTE: peak RSS still grows with the month (403, 618 and 735 MiB at 1M, 5M
-# and 10M establishments in docs/benchmarks.md) although most of the run sits
-# near 420 MiB; smaller INGEST_CHUNK_BYTES lower it at some cost in speed.
 _READ_AHEAD = 1
 
 

@@ -257,7 +257,7 @@ def main() -> None:
     parser.add_argument("--establishments", type=int, default=1_000_000)
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--queries", type=int, default=200)
-    parser.add_argument("--chunk-mib", type=int, default=16)
+    parser.add_argument("--chunk-mib", type=int, default=4)
     parser.add_argument("--unlogged", action="store_true", help="load into UNLOGGED tables")
     parser.add_argument("--plain", action="store_true", help="generate plain CSVs, not zips")
     parser.add_argument("--keep-database", action="store_true")
