@@ -12,7 +12,7 @@ import asyncio
 import hashlib
 import itertools
 import time
-from collections.abc import Iterator, Mapping, Sized
+from collections.abc import Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Protocol
@@ -93,21 +93,6 @@ class MunicipalityMap:
         for tom in sorted(self.tom_to_ibge):
             content.update(f"{tom}={self.tom_to_ibge[tom]};".encode())
         return content.hexdigest()
-
-
-class DumpFileLike(Protocol):
-    name: str
-    kind: FileKind
-    size: int
-
-
-class ChunkLike(Protocol):
-    index: int
-    rows_read: int
-    rows_loaded: int
-
-    @property
-    def quarantined(self) -> Sized: ...
 
 
 class ChunkSource(Protocol):

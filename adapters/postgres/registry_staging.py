@@ -490,14 +490,6 @@ class PostgresRegistryStaging:
                 error[:2000],
             )
 
-    async def quarantine_counts(self, run: RunState) -> dict[int, int]:
-        async with raw_connection(self._engine) as conn:
-            rows = await conn.fetch(
-                "SELECT file_id, count(*) AS n FROM ingestion.quarantine WHERE run_id = $1 GROUP BY file_id",
-                uuid.UUID(run.run_id),
-            )
-        return {row["file_id"]: row["n"] for row in rows}
-
 
 class _BytesSource:
     """An async iterable over a bytes payload, in slices COPY can stream."""

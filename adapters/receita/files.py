@@ -116,7 +116,7 @@ def discover(root: Path) -> Discovery:
 
 
 def _zip_members(path: Path, relative: str) -> list[DumpFile]:
-    # NOTE: a local zip that holds the month's zips (a folder downloaded as one
+    # NOTE: a local zip that contains the month's zips (a folder downloaded as one
     # zip) is skipped here; only the URL download in remote.py expands it.
     zip_kind = recognise_kind(path.stem)
     found: list[DumpFile] = []

@@ -3,7 +3,7 @@
 Each chunk allocates and frees tens of megabytes of short-lived buffers
 (decoded text, CSV payloads) on two parsing threads. glibc's malloc raises
 its mmap threshold after the first large free, so later buffers come from
-per-thread arenas and freed memory stays in the process: resident memory
+per-thread arenas and freed memory stays in the process. Resident memory
 then grows with the length of the run although the live data does not.
 """
 

@@ -34,9 +34,9 @@ from entrypoints.progress import LogProgress
 from entrypoints.settings import Settings
 from tests.support.dump_builder import tesouro_table_bytes
 from tests.support.http_server import LocalHttpServer
+from tests.support.registry_digest import registry_digests
 
 #: Registry tables compared between two ingestions of the same folder.
-REGISTRY_TABLES = (*sorted(set(TABLE_FOR_KIND.values())), "shared_contact")
 
 # One ingestion serves the whole module, so its tests share one event loop.
 pytestmark = pytest.mark.asyncio(loop_scope="module")
@@ -97,17 +97,9 @@ async def establishment(container: Container, cnpj: str) -> asyncpg.Record:
     return row
 
 
-async def registry_digests(container: Container) -> dict[str, tuple[int, str]]:
-    """Return the row count and an md5 of all rows, in a fixed order, of each registry table."""
-    digests = {}
+async def live_digests(container: Container) -> dict[str, tuple[int, str]]:
     async with raw_connection(await provide(container.engine)) as conn:
-        for table in REGISTRY_TABLES:
-            row = await conn.fetchrow(
-                f"SELECT count(*) AS n, md5(string_agg(t::text, '|' ORDER BY t::text)) AS digest "
-                f"FROM registry.{table} t"
-            )
-            digests[table] = (row["n"], row["digest"])
-    return digests
+        return await registry_digests(conn)
 
 
 def read_source(source: Path, name: str) -> bytes:
@@ -308,7 +300,7 @@ async def test_counts_match_registry(sample: IngestedSample) -> None:
     for counts in sample.summary.files:
         loaded[counts.kind] += counts.rows_loaded
 
-    digests = await registry_digests(sample.container)
+    digests = await live_digests(sample.container)
 
     for kind, table in TABLE_FOR_KIND.items():
         assert digests[table][0] == loaded[kind], table
@@ -340,11 +332,11 @@ async def test_skipped_files_listed(sample: IngestedSample) -> None:
 
 
 async def test_rerun_is_idempotent(sample: IngestedSample) -> None:
-    before = await registry_digests(sample.container)
+    before = await live_digests(sample.container)
 
     again = await ingest(sample.container, sample.source)
 
-    after = await registry_digests(sample.container)
+    after = await live_digests(sample.container)
     assert again.run_id != sample.summary.run_id
     assert after == before
     assert again.files == sample.summary.files

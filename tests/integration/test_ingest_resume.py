@@ -23,25 +23,12 @@ import asyncpg
 import pytest
 
 from adapters.receita.synthetic import GeneratedMonth, generate_month
+from tests.support.registry_digest import registry_digests
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
 ESTABLISHMENTS = 30_000
 
-#: Registry tables compared between the resumed and the clean ingestion.
-REGISTRY_TABLES = (
-    "cnae",
-    "company",
-    "country",
-    "establishment",
-    "legal_nature",
-    "municipality",
-    "partner",
-    "partner_qualification",
-    "shared_contact",
-    "simples",
-    "status_reason",
-)
 
 #: Registry table filled by each generator file kind.
 TABLE_FOR_GENERATED = {
@@ -150,18 +137,6 @@ async def wait_for_lock_release(conn: asyncpg.Connection) -> None:
             return
         await asyncio.sleep(0.05)
     raise AssertionError(f"the killed ingestion still held its lock after {TIMEOUT} s")
-
-
-async def registry_digests(conn: asyncpg.Connection) -> dict[str, tuple[int, str]]:
-    """Return the row count and an md5 of all rows, in a fixed order, of each registry table."""
-    digests = {}
-    for table in REGISTRY_TABLES:
-        row = await conn.fetchrow(
-            f"SELECT count(*) AS n, md5(string_agg(t::text, '|' ORDER BY t::text)) AS digest "
-            f"FROM registry.{table} t"
-        )
-        digests[table] = (row["n"], row["digest"])
-    return digests
 
 
 def totals_by_kind(summary: dict[str, Any]) -> dict[str, dict[str, int]]:
