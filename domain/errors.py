@@ -40,3 +40,39 @@ class NotFound(DomainError):
     """Raised when the requested resource does not exist (or belongs to another tenant)."""
 
     code = "not_found"
+
+
+class Conflict(DomainError):
+    """Raised when the request clashes with the current state (a taken e-mail, a used token)."""
+
+    code = "conflict"
+
+
+class AuthenticationFailed(DomainError):
+    """Raised when the caller's credentials are missing, wrong, expired or revoked."""
+
+    code = "authentication_failed"
+
+
+class PermissionDenied(DomainError):
+    """Raised when an authenticated caller may not do what it asked, or its tenant is suspended."""
+
+    code = "permission_denied"
+
+
+class TooManyAttempts(DomainError):
+    """Raised when a throttle refuses the request; ``retry_after`` is in whole seconds."""
+
+    code = "too_many_attempts"
+
+    def __init__(
+        self,
+        detail: str,
+        *,
+        retry_after: int,
+        code: str | None = None,
+        extensions: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(detail, code=code)
+        self.retry_after = max(1, retry_after)
+        self.extensions = dict(extensions or {})

@@ -23,7 +23,7 @@ from application.ingestion import IngestionError, MonthAlreadyLive, summary_as_d
 from domain.errors import DomainError
 from domain.ingestion import FileKind, RunSummary
 from domain.search import PageRequest, PhoneRequirement, SearchCriteria
-from entrypoints.container import Container, build_container, provide
+from entrypoints.container import Container, app_role_name, build_container, provide
 from entrypoints.http.routes_registry import page_meta
 from entrypoints.logging import configure_logging
 from entrypoints.progress import progress_for_terminal
@@ -225,7 +225,7 @@ def _require_free_port(host: str, port: int) -> None:
 async def _run(args: argparse.Namespace, settings: Settings) -> int:
     container = build_container(settings)
     database_url = container.database_url()
-    await asyncio.to_thread(migrate, database_url)
+    await asyncio.to_thread(migrate, database_url, app_role=app_role_name(settings))
     if args.command == "migrate":
         print("migrações aplicadas")
         return 0
@@ -467,8 +467,8 @@ async def _demo(container: Container, settings: Settings, args: argparse.Namespa
     except MonthAlreadyLive as already:
         print(f"{already}.")
 
-    api_keys = await provide(container.api_keys)
-    tenant_id, api_key = await api_keys.reissue_named_tenant_key("Tenant de demonstração")
+    provisioning = await provide(container.provisioning)
+    tenant_id, api_key = await provisioning.reissue_named_tenant_key("Tenant de demonstração")
     print(
         f"\nTenant de demonstração: {tenant_id}\nChave de API (guarde-a, não será mostrada de novo): {api_key}"
     )

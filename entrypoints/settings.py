@@ -7,6 +7,7 @@ Every setting is documented in README.md. Unset ``DATABASE_URL`` and
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 import attrs
@@ -78,6 +79,25 @@ class Settings:
     ingest_min_ratio: float = 0.5
     #: Per-page maximum for list endpoints.
     max_per_page: int = 200
+    #: URL the API connects with: a role that does not own the tables, so
+    #: row-level security applies to it. None derives it from DATABASE_URL with
+    #: the user ``app_database_role`` (enough with trust or peer authentication).
+    app_database_url: str | None = None
+    app_database_role: str = "garimpo_app"
+    #: Secret that signs access tokens (at least 32 bytes). None keeps a random
+    #: one in ``var_dir``, so tokens survive a restart of the embedded setup.
+    jwt_secret: str | None = None
+    access_token_minutes: int = 15
+    refresh_token_days: int = 30
+    #: Seconds an API process keeps the state of a session, key or tenant;
+    #: changes are pushed to every process at once, this only bounds a miss.
+    auth_cache_seconds: float = 2.0
+    #: Requests per minute of a tenant without a plan.
+    default_requests_per_minute: int = 600
+    #: Requests per minute of each host admin and host API key.
+    host_requests_per_minute: int = 1200
+    #: Seconds the rate limiter waits for Redis before letting a request through.
+    rate_limit_timeout_seconds: float = 0.2
 
 
 def load_settings(environ: dict[str, str] | None = None, env_file: Path | None = None) -> Settings:
@@ -116,4 +136,33 @@ def load_settings(environ: dict[str, str] | None = None, env_file: Path | None =
         ingest_unlogged=_read_bool(merged, "INGEST_UNLOGGED", False),
         ingest_min_ratio=min_ratio,
         max_per_page=_read_int(merged, "MAX_PER_PAGE", 200, minimum=1),
+        app_database_url=merged.get("APP_DATABASE_URL") or None,
+        app_database_role=_read_role(merged),
+        jwt_secret=_read_secret(merged, "JWT_SECRET"),
+        access_token_minutes=_read_int(merged, "ACCESS_TOKEN_MINUTES", 15, minimum=1),
+        refresh_token_days=_read_int(merged, "REFRESH_TOKEN_DAYS", 30, minimum=1),
+        auth_cache_seconds=float(_read_int(merged, "AUTH_CACHE_MILLISECONDS", 2000)) / 1000,
+        default_requests_per_minute=_read_int(
+            merged, "DEFAULT_REQUESTS_PER_MINUTE", 600, minimum=1
+        ),
+        host_requests_per_minute=_read_int(merged, "HOST_REQUESTS_PER_MINUTE", 1200, minimum=1),
+        rate_limit_timeout_seconds=(
+            _read_int(merged, "RATE_LIMIT_TIMEOUT_MILLISECONDS", 200, minimum=1) / 1000
+        ),
     )
+
+
+def _read_role(env: dict[str, str]) -> str:
+    role = env.get("APP_DATABASE_ROLE") or "garimpo_app"
+    if not re.fullmatch(r"[a-z_][a-z0-9_]{0,62}", role):
+        raise SettingsError(
+            f"APP_DATABASE_ROLE must be a lower-case PostgreSQL identifier, got {role!r}"
+        )
+    return role
+
+
+def _read_secret(env: dict[str, str], name: str) -> str | None:
+    secret = env.get(name) or None
+    if secret is not None and len(secret.encode()) < 32:
+        raise SettingsError(f"{name} must have at least 32 bytes")
+    return secret

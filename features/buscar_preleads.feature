@@ -57,4 +57,4 @@ Funcionalidade: Buscar pré-leads por CNAE e município
   Cenário: Busca sem chave de API é recusada
     Quando busco pré-leads sem chave de API, com CNAE "4781400" no município "3550308" da UF "SP"
     Então recebo o erro 401 com o código "authentication_required"
-    E o detalhe do erro diz "Envie a chave de API no cabeçalho X-API-Key"
+    E o detalhe do erro diz "a chave de API no cabeçalho X-API-Key"

@@ -19,7 +19,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from application.ingestion import IngestMonth
 from domain.ingestion import RunSummary
 from entrypoints.container import Container, build_container, provide
-from entrypoints.http.middleware import API_KEY_HEADER
+from entrypoints.http.auth import API_KEY_HEADER
 from entrypoints.http.server import build_app
 from entrypoints.progress import LogProgress
 from entrypoints.settings import Settings
@@ -80,7 +80,7 @@ class GarimpoApi:
         """Create a tenant and return its API key in clear."""
 
         async def create() -> str:
-            api_keys = await provide(self.container.api_keys)
+            api_keys = await provide(self.container.provisioning)
             _tenant_id, key = await api_keys.create_tenant_with_key(name)
             return key
 

@@ -1,85 +1,128 @@
-"""Tenant API keys: created once, shown once, stored as a SHA-256 digest.
+"""API keys in PostgreSQL: the repository the use cases work through.
 
-A key reads ``gar_<prefix>_<secret>``. The prefix is stored in clear, so a
-lookup is one index probe. The secret is 32 random bytes, which no brute force
-can guess, so a fast digest is enough (passwords need a slow one).
+Rows are filtered by row-level security: a tenant scope sees the tenant's
+keys, a host scope sees the host keys, so ``get`` by id answers None for a
+key of anyone else.
 """
 
 from __future__ import annotations
 
-import hashlib
-import hmac
-import secrets
+import datetime as dt
 import uuid
 
 import asyncpg
-from sqlalchemy.ext.asyncio import AsyncEngine
 
-from adapters.postgres.database import raw_connection
+from adapters.security.keys import digest, new_api_key
+from application.api_keys import ApiKey, NewKeyMaterial
+from domain.identity import Permission
 
-_KEY_PREFIX = "gar_"
-
-
-def _digest(key: str) -> str:
-    return hashlib.sha256(key.encode()).hexdigest()
-
-
-class PostgresApiKeys:
-    def __init__(self, engine: AsyncEngine) -> None:
-        self._engine = engine
-
-    async def resolve(self, key: str) -> str | None:
-        """Return the tenant id of an active key, or None for an unknown or revoked one."""
-        parts = key.split("_")
-        if len(parts) != 3 or f"{parts[0]}_" != _KEY_PREFIX:
-            return None
-        async with raw_connection(self._engine) as conn:
-            row = await conn.fetchrow(
-                "SELECT tenant_id, key_hash FROM api_key WHERE prefix = $1 AND revoked_at IS NULL",
-                parts[1],
-            )
-        if row is None or not hmac.compare_digest(row["key_hash"], _digest(key)):
-            return None
-        return str(row["tenant_id"])
-
-    async def create_tenant_with_key(self, name: str) -> tuple[str, str]:
-        """Create a tenant and its first API key; return (tenant id, key in clear)."""
-        tenant_id = uuid.uuid4()
-        async with raw_connection(self._engine) as conn, conn.transaction():
-            await conn.execute("INSERT INTO tenant (id, name) VALUES ($1, $2)", tenant_id, name)
-            key = await _insert_key(conn, tenant_id)
-        return str(tenant_id), key
-
-    async def reissue_named_tenant_key(self, name: str) -> tuple[str, str]:
-        """Give the tenant called ``name`` a new key and revoke its others, creating it if absent.
-
-        The demo runs this on every start: keys are stored as digests, so an old
-        key cannot be shown again, and a new one replaces it.
-        """
-        async with raw_connection(self._engine) as conn, conn.transaction():
-            tenant_id = await conn.fetchval(
-                "SELECT id FROM tenant WHERE name = $1 ORDER BY created_at LIMIT 1", name
-            )
-            if tenant_id is None:
-                tenant_id = uuid.uuid4()
-                await conn.execute("INSERT INTO tenant (id, name) VALUES ($1, $2)", tenant_id, name)
-            await conn.execute(
-                "UPDATE api_key SET revoked_at = now() WHERE tenant_id = $1 AND revoked_at IS NULL",
-                tenant_id,
-            )
-            key = await _insert_key(conn, tenant_id)
-        return str(tenant_id), key
+_COLUMNS = (
+    "id, tenant_id, name, prefix, scopes, created_at, expires_at, last_used_at, "
+    "revoked_at, created_by, replaced_by"
+)
 
 
-async def _insert_key(conn: asyncpg.Connection, tenant_id: uuid.UUID) -> str:
-    prefix = secrets.token_hex(4)
-    # token_urlsafe may contain "_", the separator of the key's parts.
-    key = f"{_KEY_PREFIX}{prefix}_{secrets.token_urlsafe(32).replace('_', '-')}"
-    await conn.execute(
-        "INSERT INTO api_key (id, tenant_id, prefix, key_hash) VALUES ($1, $2, $3, $4)",
-        uuid.uuid4(),
-        tenant_id,
-        prefix,
-        _digest(key),
+def new_key_material() -> NewKeyMaterial:
+    prefix, key = new_api_key()
+    return NewKeyMaterial(prefix=prefix, key=key, key_hash=digest(key))
+
+
+def _str(value: uuid.UUID | None) -> str | None:
+    return str(value) if value is not None else None
+
+
+def _key(row: asyncpg.Record) -> ApiKey:
+    known = {p.value for p in Permission}
+    return ApiKey(
+        id=str(row["id"]),
+        tenant_id=_str(row["tenant_id"]),
+        name=row["name"],
+        prefix=row["prefix"],
+        scopes=frozenset(Permission(s) for s in row["scopes"] if s in known),
+        created_at=row["created_at"],
+        expires_at=row["expires_at"],
+        last_used_at=row["last_used_at"],
+        revoked_at=row["revoked_at"],
+        created_by=_str(row["created_by"]),
+        replaced_by=_str(row["replaced_by"]),
     )
-    return key
+
+
+def _uuid(value: str) -> uuid.UUID | None:
+    try:
+        return uuid.UUID(value)
+    except ValueError:
+        return None
+
+
+class PostgresApiKeyRepository:
+    def __init__(self, conn: asyncpg.Connection) -> None:
+        self._conn = conn
+
+    async def add(
+        self,
+        *,
+        tenant_id: str | None,
+        name: str,
+        material: NewKeyMaterial,
+        scopes: frozenset[Permission],
+        expires_at: dt.datetime | None,
+        created_by: str | None,
+    ) -> ApiKey:
+        row = await self._conn.fetchrow(
+            f"""
+            INSERT INTO api_key (id, tenant_id, name, prefix, key_hash, scopes, expires_at, created_by)
+            VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+            RETURNING {_COLUMNS}
+            """,
+            uuid.uuid4(),
+            uuid.UUID(tenant_id) if tenant_id else None,
+            name,
+            material.prefix,
+            material.key_hash,
+            sorted(scopes),
+            expires_at,
+            uuid.UUID(created_by) if created_by else None,
+        )
+        return _key(row)
+
+    async def get(self, key_id: str) -> ApiKey | None:
+        key_uuid = _uuid(key_id)
+        if key_uuid is None:
+            return None
+        row = await self._conn.fetchrow(f"SELECT {_COLUMNS} FROM api_key WHERE id = $1", key_uuid)
+        return _key(row) if row is not None else None
+
+    async def list(
+        self, *, include_inactive: bool, now: dt.datetime, offset: int, limit: int
+    ) -> tuple[int, list[ApiKey]]:
+        where = "" if include_inactive else (
+            "WHERE revoked_at IS NULL AND (expires_at IS NULL OR expires_at > $1)"
+        )
+        values: list[object] = [] if include_inactive else [now]
+        total = await self._conn.fetchval(f"SELECT count(*) FROM api_key {where}", *values)
+        rows = await self._conn.fetch(
+            f"SELECT {_COLUMNS} FROM api_key {where} ORDER BY created_at DESC, id "
+            f"OFFSET ${len(values) + 1} LIMIT ${len(values) + 2}",
+            *values,
+            offset,
+            limit,
+        )
+        return int(total), [_key(row) for row in rows]
+
+    async def revoke(self, key_id: str, at: dt.datetime) -> ApiKey:
+        row = await self._conn.fetchrow(
+            f"UPDATE api_key SET revoked_at = $2 WHERE id = $1 RETURNING {_COLUMNS}",
+            uuid.UUID(key_id),
+            at,
+        )
+        return _key(row)
+
+    async def retire(self, key_id: str, *, expires_at: dt.datetime, replaced_by: str) -> ApiKey:
+        row = await self._conn.fetchrow(
+            f"UPDATE api_key SET expires_at = $2, replaced_by = $3 WHERE id = $1 RETURNING {_COLUMNS}",
+            uuid.UUID(key_id),
+            expires_at,
+            uuid.UUID(replaced_by),
+        )
+        return _key(row)

@@ -7,10 +7,12 @@ engine's pool, so there is a single pool to size and close.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 from alembic import command
@@ -51,9 +53,96 @@ async def raw_connection(engine: AsyncEngine) -> AsyncIterator[asyncpg.Connectio
         yield driver
 
 
-def migrate(database_url: str, revision: str = "head") -> None:
-    """Run Alembic migrations up to ``revision`` (blocking; call from a thread in async code)."""
+def migrate(database_url: str, revision: str = "head", *, app_role: str | None = None) -> None:
+    """Run Alembic migrations up to ``revision``, then grant ``app_role`` its privileges.
+
+    Blocking; call it from a thread in async code. The grants need the
+    tables of the latest revision, so they run only when migrating to head.
+    """
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS_DIR))
     config.set_main_option("sqlalchemy.url", sqlalchemy_url(database_url).replace("%", "%%"))
     command.upgrade(config, revision)
+    if app_role is not None and revision == "head":
+        asyncio.run(prepare_app_role(database_url, app_role))
+
+
+#: Tables the API reads and writes inside a tenant or host scope.
+APP_READ_WRITE_TABLES = (
+    "tenant",
+    "plan",
+    "account",
+    "auth_session",
+    "refresh_token",
+    "account_token",
+    "api_key",
+    "prelead",
+    "lead",
+)
+#: Append-only for the API: audit events are never changed.
+APP_APPEND_ONLY_TABLES = ("audit_event",)
+
+
+def app_role_grants(role: str) -> list[str]:
+    """The statements that give the application role what it needs and nothing more.
+
+    The role owns nothing, so every row-level security policy applies to it.
+    The registry schema is granted again at each publish, because a month
+    arrives as a new schema.
+    """
+    quoted = f'"{role}"'
+    statements = [
+        f"GRANT USAGE ON SCHEMA public TO {quoted}",
+        f"GRANT SELECT, INSERT, UPDATE, DELETE ON {', '.join(APP_READ_WRITE_TABLES)} TO {quoted}",
+        f"GRANT SELECT, INSERT ON {', '.join(APP_APPEND_ONLY_TABLES)} TO {quoted}",
+        f"GRANT USAGE ON ALL SEQUENCES IN SCHEMA public TO {quoted}",
+        f"GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA public TO {quoted}",
+    ]
+    return statements + registry_grants(role)
+
+
+def registry_grants(role: str) -> list[str]:
+    quoted = f'"{role}"'
+    return [
+        f"GRANT USAGE ON SCHEMA registry TO {quoted}",
+        f"GRANT SELECT ON ALL TABLES IN SCHEMA registry TO {quoted}",
+    ]
+
+
+async def app_role_exists(conn: asyncpg.Connection, role: str) -> bool:
+    return bool(await conn.fetchval("SELECT 1 FROM pg_roles WHERE rolname = $1", role))
+
+
+async def prepare_app_role(database_url: str, role: str) -> None:
+    """Create the application role when missing (and allowed), then grant it its privileges.
+
+    Creating a role needs CREATEROLE; where the migrating user lacks it, the
+    operator creates the role (with a password) and this only grants.
+    """
+    conn = await asyncpg.connect(asyncpg_url(database_url))
+    try:
+        if not await app_role_exists(conn, role):
+            try:
+                await conn.execute(f'CREATE ROLE "{role}" LOGIN')
+            except asyncpg.DuplicateObjectError:
+                pass  # another process created it in between
+            except asyncpg.InsufficientPrivilegeError as error:
+                raise RuntimeError(
+                    f"the database role {role!r} does not exist and this user may not create it; "
+                    f"create it with CREATE ROLE {role} LOGIN PASSWORD '...' and set APP_DATABASE_URL"
+                ) from error
+        async with conn.transaction():
+            for statement in app_role_grants(role):
+                await conn.execute(statement)
+    finally:
+        await conn.close()
+
+
+def app_database_url(database_url: str, role: str) -> str:
+    """``database_url`` with its user replaced by ``role`` and no password."""
+    parts = urlsplit(asyncpg_url(database_url))
+    host = parts.hostname or ""
+    if ":" in host:
+        host = f"[{host}]"
+    netloc = f"{role}@{host}" + (f":{parts.port}" if parts.port else "")
+    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))

@@ -30,7 +30,7 @@ import asyncpg
 import structlog
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from adapters.postgres.database import raw_connection
+from adapters.postgres.database import app_role_exists, raw_connection, registry_grants
 from adapters.receita.reader import ParsedChunk, QuarantinedRow
 from application.ingestion import FileProgress, FinalizeResult, IngestionError, RunState
 from domain.ingestion import FileKind, QuarantineReason
@@ -83,8 +83,11 @@ class PostgresRegistryStaging:
         shared_contact_threshold: int = 20,
         min_ratio: float = 0.5,
         index_workers: int = 2,
+        app_role: str | None = None,
     ) -> None:
         self._engine = engine
+        #: Role the API connects as; granted the new registry schema on publish.
+        self._app_role = app_role
         self._unlogged = unlogged
         self._shared_threshold = shared_contact_threshold
         self._min_ratio = min_ratio
@@ -456,6 +459,9 @@ class PostgresRegistryStaging:
                 )
                 await conn.execute(f"ALTER SCHEMA {LIVE_SCHEMA} RENAME TO {retired}")
                 await conn.execute(f"ALTER SCHEMA {run.staging_schema} RENAME TO {LIVE_SCHEMA}")
+                if self._app_role and await app_role_exists(conn, self._app_role):
+                    for statement in registry_grants(self._app_role):
+                        await conn.execute(statement)
                 await conn.execute(
                     "UPDATE ingestion.run SET status = 'completed', finished_at = now(), "
                     "summary = $2, staging_schema = $3 WHERE id = $1",

@@ -1,8 +1,9 @@
-"""Middlewares of the HTTP API: request id and access log, errors, tenant context.
+"""Middlewares of the HTTP API: request id and access log, and errors.
 
 ``create_app`` installs them outermost first. The request id middleware wraps
 everything, so even error responses carry the id. The error middleware wraps
-the tenant middleware, so authentication failures become problem responses.
+authentication (``entrypoints.http.auth``) and rate limiting, so their
+refusals become problem responses.
 """
 
 from __future__ import annotations
@@ -11,44 +12,49 @@ import asyncio
 import re
 import time
 import uuid
-from collections.abc import Awaitable, Callable
 
 import structlog
 from aiohttp import web
-from aiohttp.typedefs import Handler, Middleware
+from aiohttp.typedefs import Handler
 
-from domain.errors import DomainError, NotFound
+from domain.errors import (
+    AuthenticationFailed,
+    Conflict,
+    DomainError,
+    NotFound,
+    PermissionDenied,
+    TooManyAttempts,
+)
 from entrypoints.http.problems import ProblemError, problem_response
 
 log = structlog.get_logger(__name__)
 
 REQUEST_ID_HEADER = "X-Request-ID"
-API_KEY_HEADER = "X-API-Key"
 
 REQUEST_ID_KEY = web.RequestKey("request_id", str)
-#: The authenticated tenant of a tenant route; set by the tenant middleware.
+#: The tenant a tenant route works on; set by the authentication middleware.
 TENANT_ID_KEY = web.RequestKey("tenant_id", str)
 #: The ``code`` of the problem response, for the access log line.
 _PROBLEM_CODE_KEY = web.RequestKey("problem_code", str)
+#: Headers that every response to the request carries, problem responses
+#: included; the rate limiter puts its RateLimit fields here.
+RESPONSE_HEADERS_KEY = web.RequestKey("response_headers", dict[str, str])
 
 #: Incoming request ids are kept only when they look like an id, so a client
 #: cannot put arbitrary text into our logs and headers.
 _SANE_REQUEST_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,127}")
 
-#: Routes under /v1 that need no tenant: the API description, and the host
-#: operator's routes, which get their own authentication.
-_PUBLIC_V1_PATHS = frozenset({"/v1/openapi.json"})
-_HOST_PREFIX = "/v1/host/"
+#: HTTP status of each kind of domain error; anything else is a 400.
+_DOMAIN_STATUS: dict[type[DomainError], int] = {
+    NotFound: 404,
+    Conflict: 409,
+    PermissionDenied: 403,
+}
 
 _INTERNAL_ERROR_DETAIL = (
     "Ocorreu um erro interno inesperado. Tente novamente em instantes; se o erro "
     "continuar, informe o request_id ao suporte."
 )
-
-#: Resolves a request to its tenant id, or raises ProblemError with status 401.
-Authenticator = Callable[[web.Request], Awaitable[str]]
-#: Returns the tenant id of an API key, or None when the key is unknown or revoked.
-ApiKeyResolver = Callable[[str], Awaitable[str | None]]
 
 
 # --- request id and access log ---------------------------------------------
@@ -130,8 +136,28 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
             headers=problem.headers,
             extensions=problem.extensions,
         )
+    except TooManyAttempts as error:
+        return _problem(
+            request,
+            429,
+            error.code,
+            error.detail,
+            headers={"Retry-After": str(error.retry_after)},
+            extensions={**error.extensions, "retry_after": error.retry_after},
+        )
+    except AuthenticationFailed as error:
+        return _problem(
+            request,
+            401,
+            error.code,
+            error.detail,
+            field=error.field,
+            headers={"WWW-Authenticate": f'Bearer realm="garimpo", error="{_bearer_error(error)}"'},
+        )
     except DomainError as error:
-        status = 404 if isinstance(error, NotFound) else 400
+        status = next(
+            (mapped for cls, mapped in _DOMAIN_STATUS.items() if isinstance(error, cls)), 400
+        )
         return _problem(request, status, error.code, error.detail, field=error.field)
     except web.HTTPException as error:
         if error.status < 400:
@@ -140,6 +166,11 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
     except Exception:
         log.exception("http_unhandled_error", method=request.method, path=request.path)
         return _problem(request, 500, "internal_error", _INTERNAL_ERROR_DETAIL)
+
+
+def _bearer_error(error: AuthenticationFailed) -> str:
+    """RFC 6750 error name: no credentials at all is a bare challenge, anything else a bad token."""
+    return "invalid_request" if error.code == "authentication_required" else "invalid_token"
 
 
 def _problem(
@@ -159,7 +190,7 @@ def _problem(
         detail,
         request_id=request[REQUEST_ID_KEY],
         field=field,
-        headers=headers,
+        headers={**request.get(RESPONSE_HEADERS_KEY, {}), **(headers or {})},
         extensions=extensions,
     )
 
@@ -193,87 +224,3 @@ def _http_exception_problem(request: web.Request, error: web.HTTPException) -> w
 
     detail = f"A requisição não pôde ser atendida (HTTP {error.status})."
     return _problem(request, error.status, f"http_{error.status}", detail)
-
-
-# --- tenant context --------------------------------------------------------
-
-
-def is_tenant_route(path_template: str) -> bool:
-    """Tell whether a route template needs an authenticated tenant."""
-    if not path_template.startswith("/v1/"):
-        return False
-    if path_template in _PUBLIC_V1_PATHS:
-        return False
-    return not path_template.startswith(_HOST_PREFIX)
-
-
-def _matched_route_template(request: web.Request) -> str | None:
-    """Return the template of the route that matched, or None when routing failed."""
-    if request.match_info.http_exception is not None:
-        return None
-    resource = request.match_info.route.resource
-    return resource.canonical if resource is not None else None
-
-
-def make_tenant_middleware(authenticate: Authenticator) -> Middleware:
-    """Build the middleware that puts the tenant of every tenant route into the request.
-
-    The decision uses the template of the matched route, not the raw path, so
-    every tenant route is covered whatever its spelling. Unmatched paths pass
-    through unauthenticated and end as 404 or 405.
-    """
-
-    @web.middleware
-    async def tenant_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-        template = _matched_route_template(request)
-        if template is None or not is_tenant_route(template):
-            return await handler(request)
-
-        tenant_id = await authenticate(request)
-        request[TENANT_ID_KEY] = tenant_id
-        with structlog.contextvars.bound_contextvars(tenant_id=tenant_id):
-            return await handler(request)
-
-    return tenant_middleware
-
-
-def api_key_authenticator(resolve_api_key: ApiKeyResolver) -> Authenticator:
-    """Build an authenticator that reads an API key and resolves it to a tenant.
-
-    The key comes from ``X-API-Key`` or, when that header is absent, from
-    ``Authorization: Bearer <key>``.
-    """
-
-    async def authenticate(request: web.Request) -> str:
-        key = _presented_api_key(request)
-        if key is None:
-            raise ProblemError(
-                401,
-                "authentication_required",
-                "Esta rota exige autenticação. Envie a chave de API no cabeçalho "
-                "X-API-Key ou em Authorization: Bearer <chave>.",
-                headers={"WWW-Authenticate": 'Bearer realm="garimpo"'},
-            )
-
-        tenant_id = await resolve_api_key(key)
-        if tenant_id is None:
-            raise ProblemError(
-                401,
-                "invalid_api_key",
-                "A chave de API é inválida ou foi revogada. Confira a chave ou peça uma nova ao administrador.",
-                headers={"WWW-Authenticate": 'Bearer realm="garimpo", error="invalid_token"'},
-            )
-        return tenant_id
-
-    return authenticate
-
-
-def _presented_api_key(request: web.Request) -> str | None:
-    key = request.headers.get(API_KEY_HEADER, "").strip()
-    if key:
-        return key
-
-    scheme, _, credentials = request.headers.get("Authorization", "").partition(" ")
-    if scheme.lower() == "bearer" and credentials.strip():
-        return credentials.strip()
-    return None

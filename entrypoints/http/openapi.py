@@ -12,6 +12,10 @@ from __future__ import annotations
 from typing import Any
 
 from domain.search import MAX_CNAES, MAX_MUNICIPALITIES
+from entrypoints.http import openapi_identity
+
+#: The parts of the document that route modules contribute (TAGS, paths(), schemas()).
+PARTS = [openapi_identity]
 
 API_VERSION = "0.1.0"
 
@@ -84,17 +88,26 @@ def build_openapi_document(*, max_per_page: int) -> dict[str, Any]:
             {"name": "Pré-leads", "description": "Busca de estabelecimentos para prospecção."},
             {"name": "Empresas", "description": "Dados completos de um estabelecimento."},
             {"name": "Operação", "description": "Saúde do serviço e este documento."},
+            *(tag for part in PARTS for tag in part.TAGS),
         ],
-        "paths": _paths(),
+        "paths": {**_paths(), **{k: v for part in PARTS for k, v in part.paths().items()}},
         "components": {
             "securitySchemes": _security_schemes(),
-            "schemas": _schemas(max_per_page),
+            "schemas": {
+                **_schemas(max_per_page),
+                **{k: v for part in PARTS for k, v in part.schemas().items()},
+            },
             "responses": _problem_responses(),
         },
     }
 
 
 # --- paths -----------------------------------------------------------------
+
+
+def registry_paths() -> dict[str, Any]:
+    """The operations of the registry and of the service itself, without the parts."""
+    return _paths()
 
 
 def _paths() -> dict[str, Any]:
@@ -175,7 +188,9 @@ def _paths() -> dict[str, Any]:
                     },
                     "400": _response_ref("BadRequest"),
                     "401": _response_ref("Unauthorized"),
+                    "403": _response_ref("Forbidden"),
                     "413": _response_ref("PayloadTooLarge"),
+                    "429": _response_ref("TooManyRequests"),
                     "500": _response_ref("InternalError"),
                 },
             }
@@ -210,7 +225,9 @@ def _paths() -> dict[str, Any]:
                     },
                     "400": _response_ref("BadRequest"),
                     "401": _response_ref("Unauthorized"),
+                    "403": _response_ref("Forbidden"),
                     "404": _response_ref("NotFound"),
+                    "429": _response_ref("TooManyRequests"),
                     "500": _response_ref("InternalError"),
                 },
             }
@@ -240,12 +257,16 @@ def _security_schemes() -> dict[str, Any]:
             "type": "apiKey",
             "in": "header",
             "name": "X-API-Key",
-            "description": "Chave de API do tenant.",
+            "description": "Chave de API (gar_<prefixo>_<segredo>) de um tenant ou do host.",
         },
         "bearerAuth": {
             "type": "http",
             "scheme": "bearer",
-            "description": "A mesma chave de API, em Authorization: Bearer <chave>.",
+            "bearerFormat": "JWT",
+            "description": (
+                "Token de acesso de POST /v1/auth/login, em Authorization: Bearer <token>. "
+                "A chave de API também é aceita aqui."
+            ),
         },
     }
 
@@ -301,6 +322,36 @@ def _problem_responses() -> dict[str, Any]:
                 "Autenticação necessária",
                 "invalid_api_key",
                 "A chave de API é inválida ou foi revogada. Confira a chave ou peça uma nova ao administrador.",
+            ),
+        ),
+        "Forbidden": _problem_response(
+            "Autenticado, mas sem permissão: papel sem acesso (forbidden), chave sem o "
+            "escopo (insufficient_scope), rota de outro lado (host_only, tenant_required) "
+            "ou tenant suspenso (tenant_suspended), com o motivo em detail.",
+            "Problem",
+            _problem_example(
+                403,
+                "Acesso negado",
+                "tenant_suspended",
+                "O acesso deste tenant está suspenso: pagamento em atraso. Fale com o "
+                "administrador do Garimpo para reativá-lo.",
+            ),
+        ),
+        "Conflict": _problem_response(
+            "A requisição conflita com o estado atual (um e-mail já usado, um código repetido).",
+            "Problem",
+            _problem_example(409, "Conflito com o estado atual", "conflict", "Já existe um registro com estes dados."),
+        ),
+        "TooManyRequests": _problem_response(
+            "Limite de requisições do plano atingido (rate_limited) ou tentativas de login "
+            "demais (too_many_login_attempts, account_locked). Retry-After diz em quantos "
+            "segundos tentar de novo; os cabeçalhos RateLimit-* mostram o limite.",
+            "Problem",
+            _problem_example(
+                429,
+                "Requisições demais",
+                "rate_limited",
+                "Limite de 120 requisições por minuto atingido. Tente de novo em 1 segundo.",
             ),
         ),
         "NotFound": _problem_response(

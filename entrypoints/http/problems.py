@@ -21,9 +21,12 @@ PROBLEM_TYPE_PREFIX = "urn:garimpo:problem:"
 _TITLES = {
     400: "Requisição inválida",
     401: "Autenticação necessária",
+    403: "Acesso negado",
     404: "Recurso não encontrado",
     405: "Método não permitido",
+    409: "Conflito com o estado atual",
     413: "Corpo da requisição grande demais",
+    429: "Requisições demais",
     500: "Erro interno",
     503: "Serviço indisponível",
 }

@@ -14,22 +14,23 @@ import functools
 import json
 from collections.abc import Awaitable, Callable, Mapping
 from decimal import Decimal, InvalidOperation
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import structlog
 from aiohttp import web
 
-from domain.search import Page, PageRequest, PhoneRequirement, SearchCriteria
+from domain.search import PageRequest, PhoneRequirement, SearchCriteria
+from entrypoints.http.context import (
+    OPENAPI_DOCUMENT_KEY,
+    SERVICES_KEY,
+    page_meta,
+    read_json_object,
+)
 from entrypoints.http.middleware import TENANT_ID_KEY
 from entrypoints.http.problems import ProblemError
 
-if TYPE_CHECKING:
-    from entrypoints.http.app import HttpServices
-
 log = structlog.get_logger(__name__)
 
-SERVICES_KEY: web.AppKey[HttpServices] = web.AppKey("services")
-OPENAPI_DOCUMENT_KEY = web.AppKey("openapi_document", dict)
 
 #: Time each readiness check may take before its component counts as down.
 READINESS_TIMEOUT_SECONDS = 2.0
@@ -116,56 +117,7 @@ async def handle_openapi_document(request: web.Request) -> web.Response:
     return web.json_response(request.app[OPENAPI_DOCUMENT_KEY], dumps=_dumps)
 
 
-def page_meta(page: Page) -> dict[str, int]:
-    """Build the ``meta`` block of a list response."""
-    return {
-        "page": page.page,
-        "per_page": page.per_page,
-        "total_items": page.total_items,
-        "total_pages": page.total_pages,
-    }
-
-
 # --- JSON bodies -----------------------------------------------------------
-
-
-class _NonFiniteNumber(ValueError):
-    """Raised for NaN or Infinity in a body: Python's json module accepts them, JSON does not."""
-
-
-def _reject_constant(name: str) -> Any:
-    raise _NonFiniteNumber(name)
-
-
-async def read_json_object(request: web.Request) -> dict[str, Any]:
-    """Read the request body as a JSON object, or raise ProblemError ``invalid_json``."""
-    raw = await request.read()
-    if not raw.strip():
-        raise _invalid_json("O corpo da requisição está vazio; envie um objeto JSON.")
-
-    try:
-        body = json.loads(raw.decode("utf-8"), parse_constant=_reject_constant)
-    except UnicodeDecodeError:
-        raise _invalid_json("O corpo da requisição não está em UTF-8.") from None
-    except json.JSONDecodeError as error:
-        raise _invalid_json(
-            f"O corpo da requisição não é um JSON válido (linha {error.lineno}, "
-            f"coluna {error.colno})."
-        ) from None
-    except _NonFiniteNumber as error:
-        raise _invalid_json(f"O valor {error} não é aceito em JSON; envie um número.") from None
-    except (ValueError, RecursionError):
-        # Integers longer than Python's digit limit, or nesting deep enough to
-        # exhaust the recursion limit.
-        raise _invalid_json("O corpo da requisição não é um JSON válido.") from None
-
-    if not isinstance(body, dict):
-        raise _invalid_json("O corpo da requisição deve ser um objeto JSON, entre chaves {}.")
-    return body
-
-
-def _invalid_json(detail: str) -> ProblemError:
-    return ProblemError(400, "invalid_json", detail)
 
 
 def _invalid_field(field: str, detail: str) -> ProblemError:

@@ -10,9 +10,21 @@ import structlog
 from aiohttp import web
 
 from adapters.postgres.database import migrate
+from application.authentication import Credentials, TenantState
+from application.rate_limiting import RateDecision
+from domain.audit import Actor
+from domain.identity import Principal
 from domain.search import Page, PageRequest, SearchCriteria
-from entrypoints.container import Container, build_container, check_database, check_redis, provide
+from entrypoints.container import (
+    Container,
+    app_role_name,
+    build_container,
+    check_database,
+    check_redis,
+    provide,
+)
 from entrypoints.http.app import HttpServices, create_app
+from entrypoints.http.rate_limit import make_rate_limit_middleware
 from entrypoints.settings import Settings
 
 log = structlog.get_logger(__name__)
@@ -37,10 +49,22 @@ def build_app(container: Container) -> web.Application:
         detail: dict[str, Any] = await use_case(cnpj)
         return detail
 
-    async def resolve_api_key(key: str) -> str | None:
-        api_keys = await provide(container.api_keys)
-        tenant: str | None = await api_keys.resolve(key)
-        return tenant
+    async def authenticate(credentials: Credentials) -> tuple[Principal, TenantState | None]:
+        use_case = await provide(container.authenticate)
+        result: tuple[Principal, TenantState | None] = await use_case(credentials)
+        return result
+
+    async def enter_tenant(principal: Principal, tenant_id: str, actor: Actor) -> TenantState:
+        use_case = await provide(container.enter_tenant)
+        state: TenantState = await use_case(principal, tenant_id, actor)
+        return state
+
+    async def limit_requests(
+        principal: Principal, tenant_state: TenantState | None
+    ) -> RateDecision | None:
+        use_case = await provide(container.limit_requests)
+        decision: RateDecision | None = await use_case(principal, tenant_state)
+        return decision
 
     async def database_ready() -> None:
         await check_database(await provide(container.engine))
@@ -51,9 +75,12 @@ def build_app(container: Container) -> web.Application:
     services = HttpServices(
         search_preleads=search_preleads,
         get_company=get_company,
-        resolve_api_key=resolve_api_key,
+        authenticate=authenticate,
+        enter_tenant=enter_tenant,
+        use_cases=ContainerUseCases(container),
         readiness={"database": database_ready, "redis": redis_ready},
         max_per_page=container.settings().max_per_page,
+        after_auth=(make_rate_limit_middleware(limit_requests),),
     )
     app = create_app(services)
     app[CONTAINER_KEY] = container
@@ -61,18 +88,35 @@ def build_app(container: Container) -> web.Application:
     return app
 
 
+class ContainerUseCases:
+    """Resolves a use case by its provider name on the container."""
+
+    def __init__(self, container: Container) -> None:
+        self._container = container
+
+    async def get(self, name: str) -> Any:
+        return await provide(getattr(self._container, name))
+
+
 async def _container_resources(app: web.Application) -> AsyncIterator[None]:
     container = app[CONTAINER_KEY]
     await container.init_resources()
+    auth_state = await provide(container.auth_state)
+    listener = asyncio.create_task(auth_state.listen(), name="auth-cache-listener")
     log.info("api_started")
     yield
+    auth_state.stop()
+    try:
+        await asyncio.wait_for(listener, timeout=5)
+    except (TimeoutError, asyncio.CancelledError):
+        log.warning("auth_cache_listener_stop_timeout")
     await container.shutdown_resources()
     log.info("api_stopped")
 
 
 def _prepare(settings: Settings) -> Container:
     container = build_container(settings)
-    migrate(container.database_url())
+    migrate(container.database_url(), app_role=app_role_name(settings))
     return container
 
 

@@ -72,7 +72,7 @@ async def _load_month(settings: Settings, dump: Path) -> LoadedMonth:
     try:
         ingest = await provide(container.ingest_month)
         await ingest(str(dump), LogProgress())
-        api_keys = await provide(container.api_keys)
+        api_keys = await provide(container.provisioning)
         tenant_id, tenant_key = await api_keys.create_tenant_with_key("Vendas Sul")
         other_id, other_key = await api_keys.create_tenant_with_key("Vendas Norte")
     finally:

@@ -33,6 +33,8 @@ CNPJ_DATA = Path(
 )
 
 LOCAL_POSTGRES = ("127.0.0.1", 5432)
+#: The non-owner role the API connects as; shared by every test database of the cluster.
+APP_ROLE = "garimpo_app"
 LOCAL_REDIS = ("127.0.0.1", 6379)
 
 
@@ -62,7 +64,7 @@ def database_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         name = f"garimpo_test_{uuid.uuid4().hex[:10]}"
         asyncio.run(_admin(admin_url, f'CREATE DATABASE "{name}"'))
         url = f"postgresql://{user}@127.0.0.1:5432/{name}"
-        migrate(url)
+        migrate(url, app_role=APP_ROLE)
         yield url
         asyncio.run(_admin(admin_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         return
@@ -71,7 +73,7 @@ def database_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
     server = pgserver.get_server(str(tmp_path_factory.mktemp("pgdata")), cleanup_mode="stop")
     url = str(server.get_uri())
-    migrate(url)
+    migrate(url, app_role=APP_ROLE)
     yield url
 
 

@@ -19,15 +19,20 @@ import structlog
 from aiohttp.test_utils import TestClient
 from structlog.testing import capture_logs
 
+from application.authentication import CredentialKind, Credentials, TenantState
 from application.search import GetCompany, SearchPreLeads
+from domain.audit import Actor
 from domain.cnpj import Cnpj, check_digits
+from domain.errors import AuthenticationFailed, PermissionDenied
+from domain.identity import TENANT_PERMISSIONS, Principal, PrincipalKind
 from domain.search import Page, PageRequest, PhoneRequirement, SearchCriteria
+from domain.tenancy import TenantStatus
 from entrypoints.http import routes_registry
 from entrypoints.http.app import HttpServices, create_app
 
 PROBLEM_CONTENT_TYPE = "application/problem+json"
 
-API_KEY = "gk_test_tenant_a_7f3e9c"
+API_KEY = "gar_7f3e9c01_tenant-a-test-key"
 TENANT_ID = "5b0c6a52-8f0e-4a8e-9d7c-2f1e3a4b5c6d"
 
 KNOWN_CNPJ = "11222333000181"
@@ -188,13 +193,35 @@ class FakeCompanyQueries:
 
 
 class FakeApiKeys:
-    """API keys of the tests' tenants; revoked keys are simply absent."""
+    """API keys of the tests' tenants, each holding every tenant scope; revoked keys are absent."""
 
     def __init__(self, tenants_by_key: Mapping[str, str]):
         self.tenants_by_key = dict(tenants_by_key)
 
-    async def resolve(self, key: str) -> str | None:
-        return self.tenants_by_key.get(key)
+    async def authenticate(self, credentials: Credentials) -> tuple[Principal, TenantState | None]:
+        tenant_id = self.tenants_by_key.get(credentials.value)
+        if credentials.kind is not CredentialKind.API_KEY or tenant_id is None:
+            raise AuthenticationFailed("A chave de API é inválida.", code="invalid_api_key")
+        principal = Principal(
+            kind=PrincipalKind.API_KEY,
+            id="9d4f7c1e-0000-4000-8000-000000000001",
+            tenant_id=tenant_id,
+            scopes=TENANT_PERMISSIONS,
+            label="chave de teste",
+        )
+        return principal, TenantState(
+            status=TenantStatus.ACTIVE, reason=None, requests_per_minute=None
+        )
+
+    async def enter_tenant(self, principal: Principal, tenant_id: str, actor: Actor) -> TenantState:
+        raise PermissionDenied("Só um administrador do host.", code="tenant_header_not_allowed")
+
+
+class NoUseCases:
+    """The routes these tests call need no use case beyond search and company detail."""
+
+    async def get(self, name: str) -> Any:
+        raise AssertionError(f"unexpected use case {name}")
 
 
 class FakeReadiness:
@@ -232,10 +259,13 @@ def make_services(
     *,
     max_per_page: int = 100,
 ) -> HttpServices:
+    keys = FakeApiKeys({API_KEY: TENANT_ID})
     return HttpServices(
         search_preleads=SearchPreLeads(queries),
         get_company=GetCompany(queries),
-        resolve_api_key=FakeApiKeys({API_KEY: TENANT_ID}).resolve,
+        authenticate=keys.authenticate,
+        enter_tenant=keys.enter_tenant,
+        use_cases=NoUseCases(),
         readiness=readiness.checks,
         max_per_page=max_per_page,
     )
@@ -643,7 +673,13 @@ async def test_tenant_id_bound_while_handling(
     )
 
     assert response.status == 200
-    assert bound == [{"request_id": "req-42", "tenant_id": TENANT_ID}]
+    assert bound == [
+        {
+            "request_id": "req-42",
+            "tenant_id": TENANT_ID,
+            "principal_id": "9d4f7c1e-0000-4000-8000-000000000001",
+        }
+    ]
 
 
 # --- companies -------------------------------------------------------------

@@ -1,0 +1,80 @@
+"""Ports shared by the use cases of the host platform: the unit of work and its scope.
+
+A use case opens a scope for the tenant it works on (or for the host's own
+rows), does its reads and writes through the scope's repositories, and the
+scope commits when the block ends without an error. The PostgreSQL adapter
+sets the row-level security setting at the start of each scope, so a query
+cannot reach another tenant's rows even when it forgets to filter.
+"""
+
+from __future__ import annotations
+
+from contextlib import AbstractAsyncContextManager
+from typing import TYPE_CHECKING, Protocol
+
+import attrs
+
+from domain.audit import AuditEvent
+
+if TYPE_CHECKING:
+    from application.accounts import AccountRepository
+    from application.api_keys import ApiKeyRepository
+    from application.tenancy import PlanRepository, TenantRepository
+
+
+class AuditLog(Protocol):
+    async def record(self, event: AuditEvent) -> None: ...
+
+
+class Scope(Protocol):
+    """Repositories bound to one transaction of one tenant (or of the host)."""
+
+    @property
+    def tenant_id(self) -> str | None: ...
+    @property
+    def audit(self) -> AuditLog: ...
+    @property
+    def tenants(self) -> TenantRepository: ...
+    @property
+    def plans(self) -> PlanRepository: ...
+    @property
+    def accounts(self) -> AccountRepository: ...
+    @property
+    def api_keys(self) -> ApiKeyRepository: ...
+
+
+class UnitOfWork(Protocol):
+    def tenant(self, tenant_id: str) -> AbstractAsyncContextManager[Scope]:
+        """A transaction that sees the rows of ``tenant_id`` only."""
+        ...
+
+    def host(self) -> AbstractAsyncContextManager[Scope]:
+        """A transaction on the host's own rows (tenants, plans, host admins, host keys)."""
+        ...
+
+    def unscoped(self) -> AbstractAsyncContextManager[Scope]:
+        """A transaction with no tenant: it sees no tenant-owned row and can only append audit events."""
+        ...
+
+
+class PasswordHasher(Protocol):
+    def hash(self, password: str) -> str: ...
+
+    def verify(self, password_hash: str | None, password: str) -> bool:
+        """Check a password; with no hash (unknown account) spend the same time and answer False."""
+        ...
+
+    def needs_rehash(self, password_hash: str) -> bool: ...
+
+
+@attrs.frozen(kw_only=True)
+class EmailMessage:
+    to: str
+    subject: str
+    text: str
+    #: What the message is for (password_reset, invitation, low_balance...), for logs and tests.
+    purpose: str
+
+
+class EmailSender(Protocol):
+    async def send(self, message: EmailMessage) -> None: ...

@@ -1,0 +1,160 @@
+"""What every route module shares: the application keys, JSON bodies, pages, use cases.
+
+Handlers translate HTTP into use-case calls and back; the helpers here keep
+that translation the same in every module (problem codes, list envelopes).
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import uuid
+from typing import TYPE_CHECKING, Any
+
+from aiohttp import web
+
+from domain.errors import NotFound
+from domain.search import Page, PageRequest
+from entrypoints.http.problems import ProblemError
+
+if TYPE_CHECKING:
+    from entrypoints.http.app import HttpServices
+
+SERVICES_KEY: web.AppKey[HttpServices] = web.AppKey("services")
+OPENAPI_DOCUMENT_KEY = web.AppKey("openapi_document", dict)
+
+DEFAULT_PER_PAGE = 50
+
+dumps = functools.partial(json.dumps, ensure_ascii=False, default=str)
+
+
+def json_ok(data: Any, *, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
+    """Answer ``{"data": ...}``."""
+    return web.json_response({"data": data}, status=status, headers=headers, dumps=dumps)
+
+
+def json_page(page: Page) -> web.Response:
+    """Answer a list: ``{"meta": {...}, "data": [...]}``."""
+    return web.json_response({"meta": page_meta(page), "data": list(page.items)}, dumps=dumps)
+
+
+async def use_case(request: web.Request, name: str) -> Any:
+    """The use case ``name``, built by the container."""
+    return await request.app[SERVICES_KEY].use_cases.get(name)
+
+
+def page_from_query(request: web.Request) -> PageRequest:
+    """Read ``page`` and ``per_page`` from the query string."""
+    max_per_page = request.app[SERVICES_KEY].max_per_page
+    page = _query_int(request, "page", 1)
+    per_page = _query_int(request, "per_page", min(DEFAULT_PER_PAGE, max_per_page))
+    return PageRequest.create(page, per_page, max_per_page)
+
+
+def _query_int(request: web.Request, name: str, default: int) -> int:
+    raw = request.query.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        return int(raw)
+    except ValueError:
+        raise invalid_field(name, f"O parâmetro '{name}' deve ser um número inteiro.") from None
+
+
+def path_uuid(request: web.Request, name: str, *, what: str = "Recurso") -> str:
+    """A path id that must be a UUID; anything else cannot exist, so it is a 404."""
+    raw = request.match_info[name]
+    try:
+        return str(uuid.UUID(raw))
+    except ValueError:
+        raise NotFound(f"{what} não encontrado: '{raw}'.") from None
+
+
+def invalid_field(field: str, detail: str) -> ProblemError:
+    return ProblemError(400, "invalid_field", detail, field=field)
+
+
+def required_string(body: dict[str, Any], field: str, *, max_length: int = 500) -> str:
+    value = body.get(field)
+    if not isinstance(value, str) or not value.strip():
+        raise invalid_field(field, f"O campo '{field}' é obrigatório e deve ser um texto.")
+    if len(value) > max_length:
+        raise invalid_field(field, f"O campo '{field}' pode ter no máximo {max_length} caracteres.")
+    return value
+
+
+def optional_string(body: dict[str, Any], field: str, *, max_length: int = 500) -> str | None:
+    value = body.get(field)
+    if value is None:
+        return None
+    return required_string(body, field, max_length=max_length)
+
+
+def optional_int(body: dict[str, Any], field: str) -> int | None:
+    value = body.get(field)
+    if value is None:
+        return None
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    raise invalid_field(field, f"O campo '{field}' deve ser um número inteiro.")
+
+
+def reject_unknown_keys(body: dict[str, Any], known: set[str] | frozenset[str]) -> None:
+    unknown = sorted(set(body) - set(known))
+    if unknown:
+        raise invalid_field(
+            unknown[0],
+            f"Campo desconhecido: '{unknown[0]}'. Campos aceitos: {', '.join(sorted(known))}.",
+        )
+
+
+def page_meta(page: Page) -> dict[str, int]:
+    """Build the ``meta`` block of a list response."""
+    return {
+        "page": page.page,
+        "per_page": page.per_page,
+        "total_items": page.total_items,
+        "total_pages": page.total_pages,
+    }
+
+
+# --- JSON bodies -----------------------------------------------------------
+
+
+class _NonFiniteNumber(ValueError):
+    """Raised for NaN or Infinity in a body: Python's json module accepts them, JSON does not."""
+
+
+def _reject_constant(name: str) -> Any:
+    raise _NonFiniteNumber(name)
+
+
+async def read_json_object(request: web.Request) -> dict[str, Any]:
+    """Read the request body as a JSON object, or raise ProblemError ``invalid_json``."""
+    raw = await request.read()
+    if not raw.strip():
+        raise _invalid_json("O corpo da requisição está vazio; envie um objeto JSON.")
+
+    try:
+        body = json.loads(raw.decode("utf-8"), parse_constant=_reject_constant)
+    except UnicodeDecodeError:
+        raise _invalid_json("O corpo da requisição não está em UTF-8.") from None
+    except json.JSONDecodeError as error:
+        raise _invalid_json(
+            f"O corpo da requisição não é um JSON válido (linha {error.lineno}, "
+            f"coluna {error.colno})."
+        ) from None
+    except _NonFiniteNumber as error:
+        raise _invalid_json(f"O valor {error} não é aceito em JSON; envie um número.") from None
+    except (ValueError, RecursionError):
+        # Integers longer than Python's digit limit, or nesting deep enough to
+        # exhaust the recursion limit.
+        raise _invalid_json("O corpo da requisição não é um JSON válido.") from None
+
+    if not isinstance(body, dict):
+        raise _invalid_json("O corpo da requisição deve ser um objeto JSON, entre chaves {}.")
+    return body
+
+
+def _invalid_json(detail: str) -> ProblemError:
+    return ProblemError(400, "invalid_json", detail)

@@ -1,0 +1,106 @@
+"""The one table that says who may call each route.
+
+Every route of the application has exactly one entry, keyed by method and
+path template. ``create_app`` refuses to start when a route lacks one, and a
+test walks the table for every route and every role.
+
+Zones:
+- public: no credentials (health, the API description, login itself);
+- session: any logged-in user, host or tenant (logout, who am I);
+- tenant: works on one tenant's data, which comes from the token or key, or
+  from ``X-Tenant-ID`` when a host admin acts inside a tenant;
+- host: the operator's routes under /v1/host.
+"""
+
+from __future__ import annotations
+
+import enum
+
+import attrs
+
+from domain.identity import Permission as P
+from domain.identity import Principal, PrincipalKind, Role
+
+
+class Zone(enum.StrEnum):
+    PUBLIC = "public"
+    SESSION = "session"
+    TENANT = "tenant"
+    HOST = "host"
+
+
+@attrs.frozen
+class Access:
+    zone: Zone
+    permission: P | None = None
+
+
+PUBLIC = Access(Zone.PUBLIC)
+SESSION = Access(Zone.SESSION)
+
+
+def tenant(permission: P) -> Access:
+    return Access(Zone.TENANT, permission)
+
+
+def host(permission: P) -> Access:
+    return Access(Zone.HOST, permission)
+
+
+ROUTE_ACCESS: dict[tuple[str, str], Access] = {
+    # Public.
+    ("GET", "/health"): PUBLIC,
+    ("GET", "/ready"): PUBLIC,
+    ("GET", "/v1/openapi.json"): PUBLIC,
+    # Registry and pre-leads.
+    ("POST", "/v1/preleads/search"): tenant(P.PRELEADS_READ),
+    ("GET", "/v1/companies/{cnpj}"): tenant(P.REGISTRY_READ),
+    # Tenant API keys.
+    ("GET", "/v1/api-keys"): tenant(P.API_KEYS_MANAGE),
+    ("POST", "/v1/api-keys"): tenant(P.API_KEYS_MANAGE),
+    ("GET", "/v1/api-keys/{key_id}"): tenant(P.API_KEYS_MANAGE),
+    ("DELETE", "/v1/api-keys/{key_id}"): tenant(P.API_KEYS_MANAGE),
+    ("POST", "/v1/api-keys/{key_id}/rotate"): tenant(P.API_KEYS_MANAGE),
+    # Host API keys (services such as n8n).
+    ("GET", "/v1/host/api-keys"): host(P.HOST_API_KEYS_MANAGE),
+    ("POST", "/v1/host/api-keys"): host(P.HOST_API_KEYS_MANAGE),
+    ("GET", "/v1/host/api-keys/{key_id}"): host(P.HOST_API_KEYS_MANAGE),
+    ("DELETE", "/v1/host/api-keys/{key_id}"): host(P.HOST_API_KEYS_MANAGE),
+    ("POST", "/v1/host/api-keys/{key_id}/rotate"): host(P.HOST_API_KEYS_MANAGE),
+    # Audit.
+    ("GET", "/v1/audit"): tenant(P.AUDIT_READ),
+    ("GET", "/v1/host/audit"): host(P.HOST_AUDIT_READ),
+}
+
+
+def route_access(method: str, template: str) -> Access | None:
+    return ROUTE_ACCESS.get((method.upper(), template))
+
+
+def allowed(access: Access, principal: Principal) -> bool:
+    """Tell whether ``principal`` may call a route with ``access`` (zone and permission)."""
+    if access.zone is Zone.PUBLIC:
+        return True
+    if access.zone is Zone.SESSION:
+        return principal.session_id is not None
+    if access.zone is Zone.HOST and (not principal.is_host or principal.acting_as is not None):
+        return False
+    if access.zone is Zone.TENANT and principal.effective_tenant is None:
+        return False
+    return access.permission is not None and principal.can(access.permission)
+
+
+def roles_allowed(access: Access) -> frozenset[Role]:
+    """The roles whose users may call a route with ``access`` (host admins not acting inside a tenant)."""
+    allowed_roles: set[Role] = set()
+    for role in Role:
+        principal = Principal(
+            kind=PrincipalKind.ACCOUNT,
+            id="00000000-0000-0000-0000-000000000000",
+            tenant_id=None if role is Role.HOST_ADMIN else "00000000-0000-0000-0000-000000000001",
+            role=role,
+            session_id="00000000-0000-0000-0000-000000000002",
+        )
+        if allowed(access, principal):
+            allowed_roles.add(role)
+    return frozenset(allowed_roles)
