@@ -19,7 +19,7 @@ import attrs
 from application.authentication import AuthStateChanges
 from application.ports import Scope, UnitOfWork
 from domain.audit import Actor, AuditEvent
-from domain.errors import DomainError, NotFound, PermissionDenied
+from domain.errors import Conflict, DomainError, NotFound, PermissionDenied
 from domain.identity import Permission, Principal, parse_scopes
 from domain.search import Page, PageRequest
 
@@ -223,6 +223,11 @@ class ApiKeys:
                 raise InvalidApiKey(
                     "Só uma chave ativa pode ser rotacionada; crie uma nova chave.",
                     code="api_key_not_active",
+                )
+            if old.replaced_by is not None:
+                raise Conflict(
+                    "Esta chave já foi rotacionada; rotacione a chave que a substituiu.",
+                    code="api_key_already_rotated",
                 )
             new = await scope.api_keys.add(
                 tenant_id=old.tenant_id,

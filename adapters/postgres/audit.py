@@ -103,7 +103,8 @@ def _event_row(row: asyncpg.Record) -> dict[str, Any]:
         if item[key] is not None:
             item[key] = str(item[key])
     for key in ("before", "after", "detail"):
-        if item[key] is not None:
+        # Pooled connections decode jsonb already; a plain asyncpg one gives text.
+        if isinstance(item[key], str):
             item[key] = json.loads(item[key])
     item["occurred_at"] = item["occurred_at"].isoformat()
     return item

@@ -180,11 +180,11 @@ def _refusal(access: Access, principal: Principal) -> PermissionDenied:
             "Esta rota é para usuários com sessão; chaves de API não podem usá-la.",
             code="session_required",
         )
-    if access.zone is Zone.HOST:
+    if access.zone is Zone.HOST and (not principal.is_host or principal.acting_as is not None):
         return PermissionDenied(
             "Esta rota é do administrador do host.", code="host_only"
         )
-    if principal.effective_tenant is None:
+    if access.zone is Zone.TENANT and principal.effective_tenant is None:
         return PermissionDenied(
             "Esta rota trabalha sobre os dados de um tenant. Um administrador do host "
             f"precisa indicar o tenant no cabeçalho {TENANT_HEADER}.",

@@ -15,6 +15,7 @@ from entrypoints.http.openapi_kit import (
     path_id,
     query,
     ref,
+    response_ref,
     text,
 )
 
@@ -111,7 +112,7 @@ def _key_paths(base: str, side: str) -> dict[str, Any]:
                 body=ref("ApiKeyRotate"),
                 body_required=False,
                 body_example={"overlap_seconds": 3600},
-                responses=created,
+                responses={**created, "409": response_ref("Conflict")},
             ),
         },
     }
