@@ -15,6 +15,7 @@ from typing import Any, TypeVar
 import attrs
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
+from multidict import CIMultiDict
 
 from application.ingestion import IngestMonth
 from domain.ingestion import RunSummary
@@ -34,6 +35,8 @@ class ApiResponse:
     status: int
     content_type: str
     body: Any
+    #: Response headers; names match in any case.
+    headers: Mapping[str, str] = attrs.field(factory=CIMultiDict)
 
 
 class GarimpoApi:
@@ -98,6 +101,39 @@ class GarimpoApi:
                 return ApiResponse(response.status, response.content_type, decoded)
 
         return self.run(post())
+
+    def get(self, path: str, *, api_key: str | None = None) -> ApiResponse:
+        headers = {API_KEY_HEADER: api_key} if api_key is not None else {}
+
+        async def get() -> ApiResponse:
+            async with self._client.get(path, headers=headers) as response:
+                decoded = await response.json(content_type=None)
+                return ApiResponse(
+                    response.status, response.content_type, decoded, CIMultiDict(response.headers)
+                )
+
+        return self.run(get())
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        headers: Mapping[str, str] | None = None,
+        body: Mapping[str, Any] | None = None,
+    ) -> ApiResponse:
+        """Any method with any headers (a bearer token, X-Tenant-ID) and an optional JSON body."""
+
+        async def send() -> ApiResponse:
+            async with self._client.request(
+                method, path, json=body, headers=dict(headers or {})
+            ) as response:
+                decoded = await response.json(content_type=None)
+                return ApiResponse(
+                    response.status, response.content_type, decoded, CIMultiDict(response.headers)
+                )
+
+        return self.run(send())
 
 
 @pytest.fixture
