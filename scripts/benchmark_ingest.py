@@ -195,7 +195,7 @@ async def _run(args: argparse.Namespace) -> dict[str, object]:
     await _admin(admin_url, f'CREATE DATABASE "{database}"')
     database_url = f"{base}/{database}"
     try:
-        await asyncio.to_thread(migrate, database_url)
+        await asyncio.to_thread(migrate, database_url, app_role="garimpo_app")
         settings = Settings(
             database_url=database_url,
             redis_url=os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0"),

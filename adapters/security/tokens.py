@@ -32,7 +32,9 @@ class JwtAccessTokens:
         self.lifetime = lifetime
 
     def issue(self, claims: AccessClaims) -> str:
-        issued_at = claims.expires_at - self.lifetime
+        # iat is now, not expires_at minus the lifetime: a caller may ask for a
+        # shorter or longer token than the default, and a future iat is refused.
+        issued_at = min(dt.datetime.now(dt.UTC), claims.expires_at)
         payload = {
             "iss": ISSUER,
             "aud": AUDIENCE,
