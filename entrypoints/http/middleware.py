@@ -37,7 +37,7 @@ TENANT_ID_KEY = web.RequestKey("tenant_id", str)
 #: The ``code`` of the problem response, for the access log line.
 _PROBLEM_CODE_KEY = web.RequestKey("problem_code", str)
 #: Headers that every response to the request carries, problem responses
-#: included; the rate limiter puts its RateLimit fields here.
+#: included. The rate limiter puts its RateLimit fields here.
 RESPONSE_HEADERS_KEY = web.RequestKey("response_headers", dict[str, str])
 
 #: Incoming request ids are kept only when they look like an id, so a client
