@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import json
 import uuid
+from collections.abc import Mapping
+from decimal import Decimal
 from typing import Any
 
 import asyncpg
@@ -205,7 +207,10 @@ def _coded(code: str | None, description: str | None) -> dict[str, Any] | None:
 
 
 def _iso(value: Any) -> str | None:
-    return value.isoformat() if value is not None else None
+    """ISO 8601 text of a date; dates read from to_jsonb arrive as that text already."""
+    if value is None or isinstance(value, str):
+        return value
+    return str(value.isoformat())
 
 
 def _money(value: Any) -> str | None:
@@ -326,59 +331,24 @@ class PostgresCompanyQueries:
         return Page(items=items, page=page.page, per_page=page.per_page, total_items=total)
 
     async def establishment(self, cnpj: Cnpj) -> dict[str, Any] | None:
-        async with raw_connection(self._engine) as conn, conn.transaction(readonly=True):
-            row = await conn.fetchrow(
-                f"""
-                {_DETAIL_SELECT},
-                       sr.description AS status_reason_description,
-                       co.description AS country_description,
-                       (SELECT json_agg(json_build_object('code', s.code, 'description', c2.description)
-                                        ORDER BY s.position)
-                        FROM unnest(e.cnaes_secondary) WITH ORDINALITY AS s(code, position)
-                        LEFT JOIN registry.cnae c2 ON c2.code = s.code) AS cnaes_secondary_described
-                FROM registry.establishment e
-                {_DETAIL_JOINS}
-                LEFT JOIN registry.status_reason sr ON sr.code = e.status_reason_code
-                LEFT JOIN registry.country co ON co.code = e.country_code
-                WHERE e.cnpj = $1
-                """,
-                cnpj.value,
-            )
-            if row is None:
-                return None
-            company = await conn.fetchrow(
-                """
-                SELECT c.*, ln.description AS legal_nature_description,
-                       q.description AS qualification_description
-                FROM registry.company c
-                LEFT JOIN registry.legal_nature ln ON ln.code = c.legal_nature_code
-                LEFT JOIN registry.partner_qualification q
-                       ON q.code = c.responsible_qualification_code
-                WHERE c.cnpj_root = $1
-                """,
-                row["cnpj_root"],
-            )
-            partners = await conn.fetch(
-                """
-                SELECT p.*, q.description AS qualification_description,
-                       rq.description AS representative_qualification_description,
-                       co.description AS country_description
-                FROM registry.partner p
-                LEFT JOIN registry.partner_qualification q ON q.code = p.qualification_code
-                LEFT JOIN registry.partner_qualification rq
-                       ON rq.code = p.representative_qualification_code
-                LEFT JOIN registry.country co ON co.code = p.country_code
-                WHERE p.cnpj_root = $1
-                ORDER BY p.name, p.source_file_id, p.source_line
-                """,
-                row["cnpj_root"],
-            )
-            simples = await conn.fetchrow(
-                "SELECT * FROM registry.simples WHERE cnpj_root = $1", row["cnpj_root"]
-            )
-            snapshot = await conn.fetchrow(
-                "SELECT run_id, reference, loaded_at FROM registry.snapshot LIMIT 1"
-            )
+        # One statement: one round trip, and one snapshot of the registry even
+        # if a new month is published while the detail is read.
+        async with raw_connection(self._engine) as conn:
+            row = await conn.fetchrow(_ESTABLISHMENT_DETAIL, cnpj.value)
+        if row is None:
+            return None
+        company = _json_object(row["company_json"])
+        partners = _json_object(row["partners_json"]) or []
+        simples = _json_object(row["simples_json"])
+        snapshot = (
+            {
+                "run_id": row["snapshot_run_id"],
+                "reference": row["snapshot_reference"],
+                "loaded_at": row["snapshot_loaded_at"],
+            }
+            if row["snapshot_run_id"] is not None
+            else None
+        )
 
         detail = search_item(row)
         detail.update(
@@ -403,12 +373,62 @@ class PostgresCompanyQueries:
                         "reference": snapshot["reference"],
                         "loaded_at": snapshot["loaded_at"].isoformat(),
                     }
-                    if snapshot
+                    if snapshot is not None
                     else None
                 ),
             }
         )
         return detail
+
+
+_ESTABLISHMENT_DETAIL = f"""
+    WITH e AS (
+        {_DETAIL_SELECT},
+               sr.description AS status_reason_description,
+               co.description AS country_description,
+               (SELECT json_agg(json_build_object('code', s.code, 'description', c2.description)
+                                ORDER BY s.position)
+                FROM unnest(e.cnaes_secondary) WITH ORDINALITY AS s(code, position)
+                LEFT JOIN registry.cnae c2 ON c2.code = s.code) AS cnaes_secondary_described
+        FROM registry.establishment e
+        {_DETAIL_JOINS}
+        LEFT JOIN registry.status_reason sr ON sr.code = e.status_reason_code
+        LEFT JOIN registry.country co ON co.code = e.country_code
+        WHERE e.cnpj = $1
+    )
+    SELECT e.*,
+           (SELECT to_jsonb(x) FROM (
+                SELECT c.*, ln.description AS legal_nature_description,
+                       q.description AS qualification_description
+                FROM registry.company c
+                LEFT JOIN registry.legal_nature ln ON ln.code = c.legal_nature_code
+                LEFT JOIN registry.partner_qualification q
+                       ON q.code = c.responsible_qualification_code
+                WHERE c.cnpj_root = e.cnpj_root) x)::text AS company_json,
+           (SELECT jsonb_agg(to_jsonb(x) ORDER BY x.name, x.source_file_id, x.source_line) FROM (
+                SELECT p.*, q.description AS qualification_description,
+                       rq.description AS representative_qualification_description,
+                       co.description AS country_description
+                FROM registry.partner p
+                LEFT JOIN registry.partner_qualification q ON q.code = p.qualification_code
+                LEFT JOIN registry.partner_qualification rq
+                       ON rq.code = p.representative_qualification_code
+                LEFT JOIN registry.country co ON co.code = p.country_code
+                WHERE p.cnpj_root = e.cnpj_root) x)::text AS partners_json,
+           (SELECT to_jsonb(si) FROM registry.simples si
+            WHERE si.cnpj_root = e.cnpj_root)::text AS simples_json,
+           sn.run_id AS snapshot_run_id,
+           sn.reference AS snapshot_reference,
+           sn.loaded_at AS snapshot_loaded_at
+    FROM e
+    LEFT JOIN LATERAL (SELECT run_id, reference, loaded_at FROM registry.snapshot LIMIT 1) sn
+           ON true
+"""
+
+
+def _json_object(text: str | None) -> Any:
+    """Decode a row built with to_jsonb; numbers as Decimal, so share capital keeps its cents."""
+    return json.loads(text, parse_float=Decimal) if text is not None else None
 
 
 def _json_list(value: Any) -> list[Any]:
@@ -421,7 +441,7 @@ def _json_list(value: Any) -> list[Any]:
     return list(value)
 
 
-def _company(row: asyncpg.Record | None) -> dict[str, Any] | None:
+def _company(row: Mapping[str, Any] | None) -> dict[str, Any] | None:
     if row is None:
         return None
     size = row["company_size"]
@@ -439,7 +459,7 @@ def _company(row: asyncpg.Record | None) -> dict[str, Any] | None:
     }
 
 
-def _partner(row: asyncpg.Record) -> dict[str, Any]:
+def _partner(row: Mapping[str, Any]) -> dict[str, Any]:
     representative = None
     if row["representative_document"] or row["representative_name"]:
         representative = {
@@ -462,7 +482,7 @@ def _partner(row: asyncpg.Record) -> dict[str, Any]:
     }
 
 
-def _regime(row: asyncpg.Record | None, prefix: str) -> dict[str, Any] | None:
+def _regime(row: Mapping[str, Any] | None, prefix: str) -> dict[str, Any] | None:
     if row is None:
         return None
     return {
