@@ -270,7 +270,7 @@ class TenantDeleted(Conflict):
 #: Currencies a plan may be priced in. Billing (Stripe, manual grants) is in reais only.
 CURRENCIES = frozenset({"BRL"})
 
-#: Longest retention a deletion may ask for, in days (ten years).
+#: Maximum retention a deletion may request, in days (ten years).
 MAX_RETENTION_DAYS = 3650
 
 MAX_REASON_LENGTH = 500
@@ -322,7 +322,7 @@ def check_suspension_reason(value: str) -> str:
 
 
 def retention_end(today: dt.date, days: int) -> dt.date:
-    """The last day a deleted tenant's data is kept: ``today`` plus ``days``."""
+    """Return the last day a deleted tenant's data is kept: ``today`` plus ``days``."""
     if not 0 <= days <= MAX_RETENTION_DAYS:
         raise InvalidTenant(
             f"A retenção vai de 0 a {MAX_RETENTION_DAYS} dias; recebido {days}.",
@@ -331,7 +331,8 @@ def retention_end(today: dt.date, days: int) -> dt.date:
     return today + dt.timedelta(days=days)
 
 
-#: What ``Tenant.changed`` may change; status moves only through suspend, reactivate, delete.
+#: Profile fields that ``Tenant.changed`` may set. The status changes only through
+#: suspend, reactivate and delete.
 _PROFILE_FIELDS = frozenset({"name", "plan_id", "document", "contact_email", "settings"})
 
 
@@ -341,7 +342,10 @@ def _iso(value: dt.date | None) -> str | None:
 
 @attrs.frozen(kw_only=True)
 class Plan:
-    """What a tenant pays and what it may use. An archived plan is kept for the tenants on it."""
+    """Price and limits of a subscription.
+
+    An archived plan stays with the tenants on it but is offered to no new tenant.
+    """
 
     id: str
     code: str

@@ -163,7 +163,8 @@ def upgrade() -> None:
             ADD COLUMN scopes text[] NOT NULL DEFAULT '{}',
             ADD COLUMN expires_at timestamptz,
             ADD COLUMN last_used_at timestamptz,
-            ADD COLUMN created_by uuid REFERENCES account (id),
+            -- The account or the key that created this key.
+            ADD COLUMN created_by uuid,
             ADD COLUMN replaced_by uuid REFERENCES api_key (id)
         """
     )
@@ -205,6 +206,7 @@ def upgrade() -> None:
 
     _policies()
     _auth_lookups()
+    _tenant_profile()
 
 
 def _policies() -> None:
@@ -307,7 +309,61 @@ def _auth_lookups() -> None:
     )
 
 
+# --- tenant profile: the host API and the tenant's own settings -------------------
+
+
+def _tenant_profile() -> None:
+    # A tenant admin changes the tenant's settings from inside the tenant, so
+    # a tenant transaction may UPDATE its own row; the trigger below keeps
+    # that to the settings, whatever the query says.
+    op.execute(
+        "CREATE POLICY tenant_self_update ON tenant FOR UPDATE "
+        "USING (id = app_tenant()) WITH CHECK (id = app_tenant())"
+    )
+    op.execute(
+        """
+        CREATE FUNCTION tenant_guard_self_update() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN
+            IF app_tenant() IS NOT NULL AND NOT app_is_host()
+               AND (to_jsonb(NEW) - 'settings' - 'updated_at')
+                   IS DISTINCT FROM (to_jsonb(OLD) - 'settings' - 'updated_at') THEN
+                RAISE EXCEPTION 'a tenant may change only its own settings'
+                    USING ERRCODE = 'insufficient_privilege';
+            END IF;
+            RETURN NEW;
+        END
+        $$
+        """
+    )
+    op.execute(
+        "CREATE TRIGGER tenant_guard_self_update BEFORE UPDATE ON tenant "
+        "FOR EACH ROW EXECUTE FUNCTION tenant_guard_self_update()"
+    )
+
+    # The client company's CNPJ: 14 characters as domain.cnpj stores them, and
+    # one live tenant per CNPJ (a deleted tenant's CNPJ may sign up again).
+    op.execute(
+        "ALTER TABLE tenant ADD CONSTRAINT tenant_document_format "
+        "CHECK (document ~ '^[0-9A-Z]{12}[0-9]{2}$')"
+    )
+    op.execute(
+        "CREATE UNIQUE INDEX tenant_document_key ON tenant (document) "
+        "WHERE document IS NOT NULL AND status <> 'deleted'"
+    )
+    op.execute("CREATE INDEX tenant_plan_idx ON tenant (plan_id)")
+
+
+def _drop_tenant_profile() -> None:
+    op.execute("DROP INDEX IF EXISTS tenant_plan_idx")
+    op.execute("DROP INDEX IF EXISTS tenant_document_key")
+    op.execute("ALTER TABLE tenant DROP CONSTRAINT IF EXISTS tenant_document_format")
+    op.execute("DROP TRIGGER IF EXISTS tenant_guard_self_update ON tenant")
+    op.execute("DROP FUNCTION IF EXISTS tenant_guard_self_update()")
+    op.execute("DROP POLICY IF EXISTS tenant_self_update ON tenant")
+
+
 def downgrade() -> None:
+    _drop_tenant_profile()
     for function in (
         "auth_tenant_state(uuid)",
         "auth_session_state(uuid)",
