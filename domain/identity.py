@@ -53,6 +53,7 @@ class Permission(enum.StrEnum):
     HOST_PLANS_MANAGE = "host:plans:manage"
     HOST_API_KEYS_MANAGE = "host:api_keys:manage"
     HOST_AUDIT_READ = "host:audit:read"
+    HOST_ADMINS_MANAGE = "host:admins:manage"
 
     @property
     def is_host(self) -> bool:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import datetime
+import getpass
 import json
 import socket
 import sys
@@ -17,9 +18,17 @@ from typing import Any
 import structlog
 
 from adapters.postgres.database import migrate, raw_connection
+from adapters.postgres.provisioning import (
+    DEMO_PLAN_CODE,
+    DEMO_PLAN_NAME,
+    DEMO_TENANT_NAME,
+    DemoCredentials,
+)
 from adapters.receita.municipalities import MunicipalityTableError
 from adapters.receita.remote import DumpDownloadError
+from adapters.security.passwords import Argon2Passwords
 from application.ingestion import IngestionError, MonthAlreadyLive, summary_as_dict
+from domain.audit import Actor, ActorType
 from domain.errors import DomainError
 from domain.ingestion import FileKind, RunSummary
 from domain.search import PageRequest, PhoneRequirement, SearchCriteria
@@ -146,6 +155,25 @@ def _parser() -> argparse.ArgumentParser:
         action="store_true",
         help="recomeça do zero em vez de retomar uma carga interrompida",
     )
+
+    admin = commands.add_parser("admin", help="administração da instalação")
+    admin_commands = admin.add_subparsers(dest="admin_command", required=True)
+    host_admin = admin_commands.add_parser(
+        "create-host-admin",
+        help="cria um administrador do host, ou troca a senha de um que já existe",
+        description="Cria um administrador do host ativo, ou troca a senha de um que já "
+        "existe (encerrando as sessões dele). A senha nunca vai na linha de comando: ela é "
+        "perguntada duas vezes no terminal, ou lida da entrada padrão com --password-stdin.",
+        # Otherwise "--password SECRET" would be taken as --password-stdin.
+        allow_abbrev=False,
+    )
+    host_admin.add_argument("--email", required=True, help="e-mail de login do administrador")
+    host_admin.add_argument("--name", required=True, help="nome do administrador")
+    host_admin.add_argument(
+        "--password-stdin",
+        action="store_true",
+        help="lê a senha da primeira linha da entrada padrão em vez de perguntá-la",
+    )
     return parser
 
 
@@ -179,6 +207,13 @@ def main(argv: Sequence[str] | None = None) -> int:
                 settings.http_port if args.port is None else args.port,
             )
             return serve(settings, host=args.host, port=args.port)
+        if args.command == "admin":
+            # Asked before any work, so a typo costs no migration run.
+            try:
+                args.password = _read_new_password(from_stdin=args.password_stdin)
+            except PasswordInputError as error:
+                print(f"garimpo: {error}", file=sys.stderr)
+                return 2
         return asyncio.run(_run(args, settings))
     except USER_ERRORS as error:
         message = error.detail if isinstance(error, DomainError) else str(error)
@@ -252,6 +287,8 @@ async def _run(args: argparse.Namespace, settings: Settings) -> int:
             return await _runs(container, args.limit)
         if args.command == "demo":
             return await _demo(container, settings, args)
+        if args.command == "admin":
+            return await _create_host_admin(container, args)
         raise AssertionError(f"unhandled command {args.command}")
     finally:
         await container.shutdown_resources()
@@ -468,10 +505,9 @@ async def _demo(container: Container, settings: Settings, args: argparse.Namespa
         print(f"{already}.")
 
     provisioning = await provide(container.provisioning)
-    tenant_id, api_key = await provisioning.reissue_named_tenant_key("Tenant de demonstração")
-    print(
-        f"\nTenant de demonstração: {tenant_id}\nChave de API (guarde-a, não será mostrada de novo): {api_key}"
-    )
+    demo = await provisioning.prepare_demo(Argon2Passwords())
+    api_key = demo.api_key
+    _print_demo_credentials(demo)
 
     sample = await _print_sample_search(container) or ("4781400", "SP")
     if args.no_serve:
@@ -487,8 +523,28 @@ async def _demo(container: Container, settings: Settings, args: argparse.Namespa
         f'-d \'{{"cnaes": ["{sample[0]}"], "uf": "{sample[1]}"}}\' '
         f"http://{host}:{port}/v1/preleads/search"
     )
+    for who, email, password in (
+        ("administrador do tenant", demo.admin_email, demo.admin_password),
+        ("administrador do host", demo.host_email, demo.host_password),
+    ):
+        print(
+            f"Login do {who}: curl -s -H 'Content-Type: application/json' "
+            f'-d \'{{"email": "{email}", "password": "{password}"}}\' '
+            f"http://{host}:{port}/v1/auth/login"
+        )
     await serve_async(settings, host=host, port=port)
     return 0
+
+
+def _print_demo_credentials(demo: DemoCredentials) -> None:
+    print(
+        f"\n{DEMO_TENANT_NAME}: {demo.tenant_id} (plano {DEMO_PLAN_NAME}, código {DEMO_PLAN_CODE})"
+        f"\n  Administrador do tenant: {demo.admin_email}  senha: {demo.admin_password}"
+        f"\n  Chave de API do tenant, com todos os escopos: {demo.api_key}"
+        f"\nAdministrador do host: {demo.host_email}  senha: {demo.host_password}"
+        "\nAs senhas e a chave mudam a cada início e não serão mostradas de novo; "
+        "as anteriores deixam de valer."
+    )
 
 
 async def _print_sample_search(container: Container) -> tuple[str, str] | None:
@@ -535,6 +591,53 @@ def _generate(out: Path, establishments: int, seed: int) -> int:
         f"{_n(month.establishments)} estabelecimentos, {_n(month.partners)} sócios, "
         f"{_n(month.simples)} linhas do Simples"
     )
+    return 0
+
+
+
+class PasswordInputError(Exception):
+    """Raised when the new password cannot be read or its two entries differ."""
+
+
+def _read_new_password(*, from_stdin: bool) -> str:
+    """Read a password from the first line of stdin, or ask for it twice without echo."""
+    if from_stdin:
+        # Only the line break is removed: spaces inside or around a password count.
+        password = sys.stdin.readline().rstrip("\r\n")
+        if not password:
+            raise PasswordInputError(
+                "nenhuma senha na entrada padrão; --password-stdin lê a senha da primeira linha"
+            )
+        return password
+
+    try:
+        password = getpass.getpass("Senha do administrador: ")
+        again = getpass.getpass("Repita a senha: ")
+    except EOFError:
+        raise PasswordInputError(
+            "a senha não foi digitada; sem terminal, use --password-stdin"
+        ) from None
+    if password != again:
+        raise PasswordInputError("as duas senhas digitadas são diferentes; nada foi alterado")
+    if not password:
+        raise PasswordInputError("a senha não pode ficar vazia")
+    return password
+
+
+async def _create_host_admin(container: Container, args: argparse.Namespace) -> int:
+    admins = await provide(container.host_admins)
+    actor = Actor(type=ActorType.SYSTEM, label="garimpo admin create-host-admin")
+    account, created = await admins.create_or_reset(
+        actor, email=args.email, name=args.name, password=args.password
+    )
+    if created:
+        print(f"Administrador do host criado: {account['email']} (id {account['id']}).")
+    else:
+        print(
+            f"Senha do administrador do host {account['email']} trocada; as sessões abertas "
+            "dele foram encerradas."
+        )
+    print("Entre com o e-mail e a senha em POST /v1/auth/login.")
     return 0
 
 

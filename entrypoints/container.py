@@ -31,15 +31,21 @@ from adapters.postgres.unit_of_work import PostgresUnitOfWork
 from adapters.receita.reader import ChunkReader
 from adapters.receita.source import ReceitaDumpSource, TesouroMunicipalityTable
 from adapters.redis.auth_cache import CachedAuthState
+from adapters.redis.login_attempts import RedisLoginAttempts
 from adapters.redis.rate_limit import RedisRateLimiter
-from adapters.security.keys import Sha256ApiKeys
+from adapters.sandbox.email import SandboxEmailSender
+from adapters.security.keys import RandomTokens, Sha256ApiKeys
+from adapters.security.passwords import Argon2Passwords
 from adapters.security.tokens import JwtAccessTokens
+from application.accounts import PasswordResets, Sessions
 from application.api_keys import ApiKeys
 from application.audit import ReadAudit
 from application.authentication import Authenticate, EnterTenant
 from application.ingestion import IngestMonth, MunicipalityMap
 from application.rate_limiting import LimitRequests, RateLimitPolicy
 from application.search import GetCompany, SearchPreLeads
+from application.tenancy import Plans, Tenants, TenantSettingsAccess
+from application.users import HostAdmins, Users
 from entrypoints.embedded import redis_url_for, start_embedded_postgres, start_embedded_redis
 from entrypoints.settings import Settings
 
@@ -174,6 +180,41 @@ class Container(containers.DeclarativeContainer):
         ApiKeys, unit_of_work, providers.Object(new_key_material), auth_state
     )
     read_audit = providers.Singleton(ReadAudit, unit_of_work)
+    plans = providers.Singleton(Plans, unit_of_work, auth_state)
+    tenants = providers.Singleton(Tenants, unit_of_work, auth_state, read_audit)
+    tenant_settings = providers.Singleton(TenantSettingsAccess, unit_of_work)
+
+    # Accounts: login, sessions, password reset, users and host admins.
+    passwords = providers.Singleton(Argon2Passwords)
+    opaque_tokens = providers.Singleton(RandomTokens)
+    #: The sandbox sender is the only e-mail adapter so far: messages land in
+    #: an outbox file under the var folder.
+    email_sender = providers.Singleton(
+        SandboxEmailSender,
+        providers.Callable(lambda current: current.var_dir / "sandbox" / "outbox.jsonl", settings),
+    )
+    login_attempts = providers.Singleton(RedisLoginAttempts, redis)
+    sessions = providers.Singleton(
+        Sessions,
+        unit_of_work,
+        passwords,
+        access_tokens,
+        opaque_tokens,
+        login_attempts,
+        auth_state,
+        refresh_lifetime=providers.Callable(
+            lambda current: dt.timedelta(days=current.refresh_token_days), settings
+        ),
+    )
+    password_resets = providers.Singleton(
+        PasswordResets, unit_of_work, passwords, opaque_tokens, email_sender, auth_state
+    )
+    tenant_users = providers.Singleton(
+        Users, unit_of_work, opaque_tokens, email_sender, auth_state
+    )
+    host_admins = providers.Singleton(
+        HostAdmins, unit_of_work, passwords, opaque_tokens, email_sender, auth_state
+    )
 
     # Rate limits of authenticated requests.
     rate_limiter = providers.Singleton(

@@ -41,3 +41,13 @@ class Sha256ApiKeys:
 
     def matches(self, key: str, key_hash: str) -> bool:
         return hmac.compare_digest(digest(key), key_hash)
+
+
+class RandomTokens:
+    """Refresh, reset and invitation tokens: random text for the user, its digest for the database."""
+
+    def new(self) -> str:
+        return new_token()
+
+    def digest(self, token: str) -> str:
+        return digest(token)

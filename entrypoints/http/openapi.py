@@ -12,10 +12,10 @@ from __future__ import annotations
 from typing import Any
 
 from domain.search import MAX_CNAES, MAX_MUNICIPALITIES
-from entrypoints.http import openapi_identity
+from entrypoints.http import openapi_auth, openapi_host, openapi_identity
 
 #: The parts of the document that route modules contribute (TAGS, paths(), schemas()).
-PARTS = [openapi_identity]
+PARTS = [openapi_identity, openapi_host, openapi_auth]
 
 API_VERSION = "0.1.0"
 
@@ -73,14 +73,22 @@ def build_openapi_document(*, max_per_page: int) -> dict[str, Any]:
                 "API REST do Garimpo. Busca estabelecimentos na base pública do CNPJ da "
                 "Receita Federal por CNAE, UF, município e outros filtros, e mostra os dados "
                 "completos de cada empresa.\n\n"
-                "As rotas sob /v1 (exceto /v1/openapi.json) exigem a chave de API do seu "
-                "tenant no cabeçalho X-API-Key ou em Authorization: Bearer <chave>.\n\n"
+                "As rotas sob /v1 (exceto /v1/openapi.json e as de login) exigem credenciais: "
+                "o token de acesso de POST /v1/auth/login em Authorization: Bearer <token>, "
+                "ou uma chave de API no cabeçalho X-API-Key. Cada rota diz, em security, o "
+                "que aceita; um papel ou escopo sem permissão recebe 403. Um administrador "
+                "do host age dentro de um tenant indicando-o no cabeçalho X-Tenant-ID, e "
+                "isso fica na auditoria.\n\n"
                 "Erros respondem application/problem+json (RFC 9457) com type, title, "
                 "status, detail (mensagem em português), code (estável, para programas), "
                 "field (o campo com problema, quando houver) e request_id. Informe o "
                 "request_id (também no cabeçalho X-Request-ID) ao falar com o suporte. "
                 "Em qualquer rota, um caminho desconhecido responde 404 (route_not_found) "
-                "e um método não aceito responde 405 (method_not_allowed)."
+                "e um método não aceito responde 405 (method_not_allowed).\n\n"
+                "As rotas autenticadas seguem o limite de requisições por minuto do plano "
+                "do tenant. Cada resposta delas traz RateLimit-Limit, RateLimit-Remaining, "
+                "RateLimit-Reset (segundos até o limite estar inteiro) e RateLimit-Policy; "
+                "quem passa do limite recebe 429 (rate_limited) com Retry-After."
             ),
         },
         "servers": [{"url": "/", "description": "O mesmo endereço que serve este documento."}],
@@ -274,6 +282,24 @@ def _security_schemes() -> dict[str, Any]:
 # --- problem responses ------------------------------------------------------
 
 
+def _rate_limit_headers() -> dict[str, Any]:
+    """Headers of a 429: Retry-After, and the RateLimit fields when the refusal is rate_limited."""
+
+    def header(description: str, schema: dict[str, Any]) -> dict[str, Any]:
+        return {"description": description, "schema": schema}
+
+    seconds = {"type": "integer", "minimum": 0}
+    return {
+        "Retry-After": header("Segundos a esperar antes de tentar de novo.", seconds),
+        "RateLimit-Limit": header("Requisições por minuto do limite atingido.", seconds),
+        "RateLimit-Remaining": header("Requisições que ainda cabem agora.", seconds),
+        "RateLimit-Reset": header("Segundos até o limite estar inteiro de novo.", seconds),
+        "RateLimit-Policy": header(
+            "O limite e a janela em segundos, como 120;w=60.", {"type": "string"}
+        ),
+    }
+
+
 def _problem_response(description: str, schema: str, example: dict[str, Any]) -> dict[str, Any]:
     return {
         "description": description,
@@ -314,14 +340,17 @@ def _problem_responses() -> dict[str, Any]:
             ),
         ),
         "Unauthorized": _problem_response(
-            "Falta a chave de API (authentication_required) ou ela é inválida ou foi "
-            "revogada (invalid_api_key).",
+            "Faltam as credenciais (authentication_required) ou elas não valem: token de "
+            "acesso inválido ou expirado (invalid_token, token_expired), sessão encerrada "
+            "(session_revoked), usuário desativado (account_disabled), chave de API "
+            "inválida, revogada ou expirada (invalid_api_key, api_key_revoked, "
+            "api_key_expired). O cabeçalho WWW-Authenticate acompanha a resposta.",
             "Problem",
             _problem_example(
                 401,
                 "Autenticação necessária",
-                "invalid_api_key",
-                "A chave de API é inválida ou foi revogada. Confira a chave ou peça uma nova ao administrador.",
+                "token_expired",
+                "O token de acesso expirou. Renove a sessão em POST /v1/auth/refresh.",
             ),
         ),
         "Forbidden": _problem_response(
@@ -342,18 +371,22 @@ def _problem_responses() -> dict[str, Any]:
             "Problem",
             _problem_example(409, "Conflito com o estado atual", "conflict", "Já existe um registro com estes dados."),
         ),
-        "TooManyRequests": _problem_response(
-            "Limite de requisições do plano atingido (rate_limited) ou tentativas de login "
-            "demais (too_many_login_attempts, account_locked). Retry-After diz em quantos "
-            "segundos tentar de novo; os cabeçalhos RateLimit-* mostram o limite.",
-            "Problem",
-            _problem_example(
-                429,
-                "Requisições demais",
-                "rate_limited",
-                "Limite de 120 requisições por minuto atingido. Tente de novo em 1 segundo.",
+        "TooManyRequests": {
+            **_problem_response(
+                "Limite de requisições do plano atingido (rate_limited) ou tentativas de login "
+                "demais (too_many_login_attempts, account_locked). Retry-After diz em quantos "
+                "segundos tentar de novo; os cabeçalhos RateLimit-* mostram o limite.",
+                "Problem",
+                _problem_example(
+                    429,
+                    "Requisições demais",
+                    "rate_limited",
+                    "Limite de 120 requisições por minuto da sua empresa atingido. "
+                    "Tente de novo em 1 segundo.",
+                ),
             ),
-        ),
+            "headers": _rate_limit_headers(),
+        },
         "NotFound": _problem_response(
             "O recurso não existe na base atual.",
             "Problem",

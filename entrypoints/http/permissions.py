@@ -52,6 +52,15 @@ ROUTE_ACCESS: dict[tuple[str, str], Access] = {
     ("GET", "/health"): PUBLIC,
     ("GET", "/ready"): PUBLIC,
     ("GET", "/v1/openapi.json"): PUBLIC,
+    # Login and the other steps before a session exists.
+    ("POST", "/v1/auth/login"): PUBLIC,
+    ("POST", "/v1/auth/refresh"): PUBLIC,
+    ("POST", "/v1/auth/password-reset"): PUBLIC,
+    ("POST", "/v1/auth/password-reset/confirm"): PUBLIC,
+    ("POST", "/v1/auth/invitations/accept"): PUBLIC,
+    # The logged-in user's own session.
+    ("POST", "/v1/auth/logout"): SESSION,
+    ("GET", "/v1/auth/me"): SESSION,
     # Registry and pre-leads.
     ("POST", "/v1/preleads/search"): tenant(P.PRELEADS_READ),
     ("GET", "/v1/companies/{cnpj}"): tenant(P.REGISTRY_READ),
@@ -70,6 +79,35 @@ ROUTE_ACCESS: dict[tuple[str, str], Access] = {
     # Audit.
     ("GET", "/v1/audit"): tenant(P.AUDIT_READ),
     ("GET", "/v1/host/audit"): host(P.HOST_AUDIT_READ),
+    # A tenant's users.
+    ("GET", "/v1/users"): tenant(P.USERS_READ),
+    ("POST", "/v1/users"): tenant(P.USERS_MANAGE),
+    ("GET", "/v1/users/{user_id}"): tenant(P.USERS_READ),
+    ("PATCH", "/v1/users/{user_id}"): tenant(P.USERS_MANAGE),
+    ("DELETE", "/v1/users/{user_id}"): tenant(P.USERS_MANAGE),
+    # Host admins.
+    ("GET", "/v1/host/admins"): host(P.HOST_ADMINS_MANAGE),
+    ("POST", "/v1/host/admins"): host(P.HOST_ADMINS_MANAGE),
+    # Host: plans.
+    ("GET", "/v1/host/plans"): host(P.HOST_PLANS_MANAGE),
+    ("POST", "/v1/host/plans"): host(P.HOST_PLANS_MANAGE),
+    ("GET", "/v1/host/plans/{plan_id}"): host(P.HOST_PLANS_MANAGE),
+    ("PATCH", "/v1/host/plans/{plan_id}"): host(P.HOST_PLANS_MANAGE),
+    ("DELETE", "/v1/host/plans/{plan_id}"): host(P.HOST_PLANS_MANAGE),
+    # Host: tenants, their settings and usage.
+    ("GET", "/v1/host/tenants"): host(P.HOST_TENANTS_READ),
+    ("POST", "/v1/host/tenants"): host(P.HOST_TENANTS_MANAGE),
+    ("GET", "/v1/host/tenants/{tenant_id}"): host(P.HOST_TENANTS_READ),
+    ("PATCH", "/v1/host/tenants/{tenant_id}"): host(P.HOST_TENANTS_MANAGE),
+    ("DELETE", "/v1/host/tenants/{tenant_id}"): host(P.HOST_TENANTS_MANAGE),
+    ("POST", "/v1/host/tenants/{tenant_id}/suspend"): host(P.HOST_TENANTS_MANAGE),
+    ("POST", "/v1/host/tenants/{tenant_id}/reactivate"): host(P.HOST_TENANTS_MANAGE),
+    ("GET", "/v1/host/tenants/{tenant_id}/settings"): host(P.HOST_TENANTS_READ),
+    ("PATCH", "/v1/host/tenants/{tenant_id}/settings"): host(P.HOST_TENANTS_MANAGE),
+    ("GET", "/v1/host/tenants/{tenant_id}/usage"): host(P.HOST_TENANTS_READ),
+    # The tenant's own settings.
+    ("GET", "/v1/settings"): tenant(P.SETTINGS_READ),
+    ("PATCH", "/v1/settings"): tenant(P.SETTINGS_MANAGE),
 }
 
 

@@ -4,10 +4,22 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from entrypoints.http import routes_api_keys, routes_audit, routes_registry
+from entrypoints.http import (
+    routes_api_keys,
+    routes_audit,
+    routes_auth,
+    routes_host,
+    routes_registry,
+    routes_settings,
+    routes_users,
+)
 
 
 def register_all_routes(app: web.Application) -> None:
     routes_registry.register_routes(app)
     routes_api_keys.register_routes(app)
     routes_audit.register_routes(app)
+    routes_host.register_routes(app)
+    routes_settings.register_routes(app)
+    routes_auth.register_routes(app)
+    routes_users.register_routes(app)

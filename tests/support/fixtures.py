@@ -11,6 +11,7 @@ temporary folder. Redis: 127.0.0.1:6379 when it accepts connections, else redisl
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import socket
 import uuid
@@ -20,6 +21,7 @@ from pathlib import Path
 
 import asyncpg
 import pytest
+import structlog
 
 from adapters.postgres.database import migrate
 from entrypoints.container import Container, build_container
@@ -128,3 +130,25 @@ async def started_container(settings: Settings) -> AsyncIterator[Container]:
 async def container(settings: Settings) -> AsyncIterator[Container]:
     async with started_container(settings) as built:
         yield built
+
+
+@pytest.fixture(autouse=True)
+def _restore_logging() -> Iterator[None]:
+    """Undo what a test's call of ``configure_logging`` (the CLI calls it) did to logging.
+
+    structlog caches a logger on first use together with the processor list
+    of the moment, and ``capture_logs()`` swaps processors inside the
+    configured list. So the list that loggers cached during the test keep is
+    refilled with the earlier processors rather than replaced, and capture
+    keeps working for every logger.
+    """
+    config = structlog.get_config()
+    processors = list(config["processors"])
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    yield
+    current = structlog.get_config()["processors"]
+    current[:] = processors
+    structlog.configure(**{**config, "processors": current})
+    root.handlers[:] = handlers
+    root.setLevel(level)
