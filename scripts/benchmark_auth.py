@@ -12,9 +12,15 @@ the same container:
 
 - ``open``: the company route with only the request-id and error
   middlewares, no credentials read, no rate limit;
-- the full API, called with an API key (``api_key``) and with an access JWT
-  of a logged-in admin (``jwt``): authentication, the permission table, the
-  tenant-state check and the Redis rate limiter.
+- ``auth``: the API without the rate limiter, called with an API key
+  (``api_key_auth``) and with an access JWT of a logged-in admin
+  (``jwt_auth``): credentials, the permission table and the tenant-state
+  check, with the registry read over the application role;
+- the full API, the same plus the Redis rate limiter (``api_key``, ``jwt``).
+
+The company route reads the registry, which is shared data with no
+row-level security policy, so on this route the isolation layer costs only
+what the application role's connection costs.
 
 The client runs in this process and calls the variants in interleaved
 rounds, so machine noise hits all of them alike. It prints one JSON object
@@ -41,6 +47,7 @@ from typing import Any
 
 import aiohttp
 import asyncpg
+import attrs
 from aiohttp import web
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -51,6 +58,7 @@ from adapters.receita.synthetic import generate_month  # noqa: E402
 from domain.identity import Role  # noqa: E402
 from entrypoints.container import build_container, provide  # noqa: E402
 from entrypoints.http import routes_registry  # noqa: E402
+from entrypoints.http.app import create_app  # noqa: E402
 from entrypoints.http.context import SERVICES_KEY  # noqa: E402
 from entrypoints.http.middleware import error_middleware, request_id_middleware  # noqa: E402
 from entrypoints.http.server import CONTAINER_KEY, build_app  # noqa: E402
@@ -103,17 +111,27 @@ def _open_app(full: web.Application) -> web.Application:
     return app
 
 
-async def _serve(database_url: str, open_port: int, full_port: int, ready: Any) -> None:
+def _auth_only_app(full: web.Application) -> web.Application:
+    """The whole API over the same services, without the middlewares that follow authentication."""
+    return create_app(attrs.evolve(full[SERVICES_KEY], after_auth=()))
+
+
+async def _serve(
+    database_url: str, open_port: int, auth_port: int, full_port: int, ready: Any
+) -> None:
     configure_logging("json", "WARNING")
     container = build_container(_settings(database_url))
     full = build_app(container)
     runners = [web.AppRunner(full, access_log=None)]
     await runners[0].setup()  # opens the container's resources through cleanup_ctx
     runners.append(web.AppRunner(_open_app(full), access_log=None))
-    await runners[1].setup()
+    runners.append(web.AppRunner(_auth_only_app(full), access_log=None))
+    for runner in runners[1:]:
+        await runner.setup()
     assert full[CONTAINER_KEY] is container
 
     await web.TCPSite(runners[1], "127.0.0.1", open_port).start()
+    await web.TCPSite(runners[2], "127.0.0.1", auth_port).start()
     await web.TCPSite(runners[0], "127.0.0.1", full_port).start()
     ready.set()
     try:
@@ -123,8 +141,10 @@ async def _serve(database_url: str, open_port: int, full_port: int, ready: Any) 
             await runner.cleanup()
 
 
-def _server_main(database_url: str, open_port: int, full_port: int, ready: Any) -> None:
-    asyncio.run(_serve(database_url, open_port, full_port, ready))
+def _server_main(
+    database_url: str, open_port: int, auth_port: int, full_port: int, ready: Any
+) -> None:
+    asyncio.run(_serve(database_url, open_port, auth_port, full_port, ready))
 
 
 # --- client ------------------------------------------------------------------------
@@ -201,18 +221,24 @@ async def _run(args: argparse.Namespace) -> dict[str, Any]:
         await asyncio.to_thread(migrate, database_url, app_role=APP_ROLE)
         prepared = await _prepare(args, database_url)
 
-        open_port, full_port = _free_port(), _free_port()
+        open_port, auth_port, full_port = _free_port(), _free_port(), _free_port()
         spawn = multiprocessing.get_context("spawn")
         ready = spawn.Event()
         server = spawn.Process(
-            target=_server_main, args=(database_url, open_port, full_port, ready), daemon=True
+            target=_server_main,
+            args=(database_url, open_port, auth_port, full_port, ready),
+            daemon=True,
         )
         server.start()
         if not await asyncio.to_thread(ready.wait, 120):
             raise RuntimeError("the benchmark server did not start")
 
+        key_header = {"X-API-Key": prepared["api_key"]}
+        jwt_header = {"Authorization": f"Bearer {prepared['jwt']}"}
         variants = {
             "open": (f"http://127.0.0.1:{open_port}", {}),
+            "api_key_auth": (f"http://127.0.0.1:{auth_port}", key_header),
+            "jwt_auth": (f"http://127.0.0.1:{auth_port}", jwt_header),
             "api_key": (f"http://127.0.0.1:{full_port}", {"X-API-Key": prepared["api_key"]}),
             "jwt": (f"http://127.0.0.1:{full_port}", {"Authorization": f"Bearer {prepared['jwt']}"}),
         }
@@ -247,7 +273,7 @@ async def _run(args: argparse.Namespace) -> dict[str, Any]:
         "median_rps": medians,
         "cost_vs_open": {
             name: f"{(1 - medians[name] / medians['open']) * 100:.1f}%"
-            for name in ("api_key", "jwt")
+            for name in ("api_key_auth", "jwt_auth", "api_key", "jwt")
         },
         "failed_requests": failures,
         "machine": f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}",
