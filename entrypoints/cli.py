@@ -130,7 +130,7 @@ def _parser() -> argparse.ArgumentParser:
 
     commands.add_parser(
         "stop-embedded",
-        help="para o PostgreSQL embutido, que continua rodando entre os comandos",
+        help="para o PostgreSQL e o Redis embutidos, que continuam rodando entre os comandos",
     )
 
     quarantine = commands.add_parser(
@@ -190,15 +190,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "generate-dump":
             return _generate(args.out, args.establishments, args.seed)
         if args.command == "stop-embedded":
-            from entrypoints.embedded import stop_embedded_postgres
-
-            stopped = stop_embedded_postgres(settings.var_dir)
-            print(
-                "PostgreSQL embutido parado."
-                if stopped
-                else "O PostgreSQL embutido não estava rodando."
-            )
-            return 0
+            return _stop_embedded(settings)
         if args.command == "serve":
             from entrypoints.http.server import serve
 
@@ -243,6 +235,24 @@ USER_ERRORS: tuple[type[BaseException], ...] = (
     NotADirectoryError,
     PermissionError,
 )
+
+
+def _stop_embedded(settings: Settings) -> int:
+    from entrypoints.embedded import EmbeddedInUse, stop_embedded_postgres, stop_embedded_redis
+
+    try:
+        stopped = stop_embedded_postgres(settings.var_dir)
+    except EmbeddedInUse as in_use:
+        pids = ", ".join(str(pid) for pid in in_use.pids)
+        print(
+            f"garimpo: o PostgreSQL embutido ainda está em uso pelos processos {pids}. "
+            "Pare a API (Ctrl+C no terminal dela) e rode este comando de novo."
+        )
+        return 1
+    print("PostgreSQL embutido parado." if stopped else "O PostgreSQL embutido não estava rodando.")
+    redis_stopped = stop_embedded_redis(settings.var_dir)
+    print("Redis embutido parado." if redis_stopped else "O Redis embutido não estava rodando.")
+    return 0
 
 
 def _require_free_port(host: str, port: int) -> None:

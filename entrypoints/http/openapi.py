@@ -13,6 +13,7 @@ from typing import Any
 
 from domain.search import MAX_CNAES, MAX_MUNICIPALITIES
 from entrypoints.http import openapi_auth, openapi_host, openapi_identity
+from entrypoints.http.permissions import route_access
 
 #: The parts of the document that route modules contribute (TAGS, paths(), schemas()).
 PARTS = [openapi_identity, openapi_host, openapi_auth]
@@ -98,7 +99,9 @@ def build_openapi_document(*, max_per_page: int) -> dict[str, Any]:
             {"name": "Operação", "description": "Saúde do serviço e este documento."},
             *(tag for part in PARTS for tag in part.TAGS),
         ],
-        "paths": {**_paths(), **{k: v for part in PARTS for k, v in part.paths().items()}},
+        "paths": _with_permissions(
+            {**_paths(), **{k: v for part in PARTS for k, v in part.paths().items()}}
+        ),
         "components": {
             "securitySchemes": _security_schemes(),
             "schemas": {
@@ -111,6 +114,24 @@ def build_openapi_document(*, max_per_page: int) -> dict[str, Any]:
 
 
 # --- paths -----------------------------------------------------------------
+
+
+def _with_permissions(paths: dict[str, Any]) -> dict[str, Any]:
+    """Name, in each operation, the permission the route table asks for.
+
+    The text comes from ROUTE_ACCESS itself, so the document cannot drift
+    from what the API enforces.
+    """
+    for template, item in paths.items():
+        for method, operation in item.items():
+            access = route_access(method.upper(), template)
+            if access is None or access.permission is None:
+                continue
+            operation["x-garimpo-permission"] = access.permission.value
+            operation["description"] += (
+                f" Exige a permissão {access.permission.value} (papel ou escopo da chave)."
+            )
+    return paths
 
 
 def registry_paths() -> dict[str, Any]:

@@ -184,6 +184,9 @@ def test_security_matches_the_permission_table(document: dict[str, Any]) -> None
             assert {"apiKey": []} in operation["security"], (method, path)
         for status in ("401", "403", "429"):
             assert status in operation["responses"], (method, path, status)
+        if access.permission is not None:
+            assert operation["x-garimpo-permission"] == access.permission.value
+            assert access.permission.value in operation["description"]
 
 
 def test_search_request_example_validates(document: dict[str, Any]) -> None:
