@@ -15,9 +15,11 @@ import asyncpg
 import attrs
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from adapters.postgres.audit import PostgresAuditLog
 from adapters.postgres.database import raw_connection
 from adapters.security.keys import digest, new_api_key
 from application.ports import PasswordHasher
+from domain.audit import SYSTEM_ACTOR, AuditEvent
 from domain.identity import TENANT_PERMISSIONS, Role
 from domain.tenancy import TenantSettings
 
@@ -103,6 +105,22 @@ class PostgresProvisioning:
                 tenant_id,
             )
             key = await _insert_key(conn, tenant_id, DEMO_KEY_NAME)
+            # The demo resets passwords and keys outside the host API; the
+            # audit log still says who did it and what changed.
+            await PostgresAuditLog(conn).record(
+                AuditEvent(
+                    action="demo.provisioned",
+                    actor=SYSTEM_ACTOR,
+                    tenant_id=str(tenant_id),
+                    target_type="tenant",
+                    target_id=str(tenant_id),
+                    detail={
+                        "plan_id": str(plan_id),
+                        "passwords_reset": [DEMO_ADMIN_EMAIL, DEMO_HOST_EMAIL],
+                        "api_key_issued": key.split("_")[1],
+                    },
+                )
+            )
 
         return DemoCredentials(
             tenant_id=str(tenant_id),

@@ -191,3 +191,16 @@ def test_demo_command_prints_working_credentials(
         )
     )
     assert key_active is True
+
+
+async def test_demo_provisioning_is_audited(app_container: Container, database: str) -> None:
+    credentials = await prepare_demo(app_container)
+
+    count = await owner_execute(
+        database,
+        "SELECT count(*) FROM audit_event WHERE action = 'demo.provisioned' "
+        "AND actor_type = 'system' AND tenant_id = $1 AND detail->>'api_key_issued' = $2",
+        uuid.UUID(credentials.tenant_id),
+        credentials.api_key.split("_")[1],
+    )
+    assert count == 1
