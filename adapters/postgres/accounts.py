@@ -14,6 +14,7 @@ import uuid
 
 import asyncpg
 
+from adapters.postgres.ids import optional_text, optional_uuid, parse_uuid
 from application.accounts import (
     AccountTokenRecord,
     LoginSession,
@@ -35,21 +36,12 @@ _ACCOUNT_COLUMNS = (
 _ROSTER_LOCK_SPACE = 0x6761_7231  # "gar1"
 
 
-def _str(value: uuid.UUID | None) -> str | None:
-    return str(value) if value is not None else None
-
-
-def _uuid(value: str) -> uuid.UUID | None:
-    try:
-        return uuid.UUID(value)
-    except ValueError:
-        return None
 
 
 def _account(row: asyncpg.Record) -> Account:
     return Account(
         id=str(row["id"]),
-        tenant_id=_str(row["tenant_id"]),
+        tenant_id=optional_text(row["tenant_id"]),
         email=row["email"],
         name=row["name"],
         role=Role(row["role"]),
@@ -84,7 +76,7 @@ class PostgresAccounts:
         return _account(row) if row is not None else None
 
     async def get(self, account_id: str) -> Account | None:
-        account_uuid = _uuid(account_id)
+        account_uuid = parse_uuid(account_id)
         if account_uuid is None:
             return None
         row = await self._conn.fetchrow(
@@ -119,7 +111,7 @@ class PostgresAccounts:
                 RETURNING {_ACCOUNT_COLUMNS}
                 """,
                 uuid.uuid4(),
-                uuid.UUID(tenant_id) if tenant_id else None,
+                optional_uuid(tenant_id),
                 email,
                 name,
                 role.value,
@@ -285,7 +277,7 @@ class PostgresAccounts:
             """,
             uuid.UUID(session_id),
             uuid.UUID(account_id),
-            uuid.UUID(tenant_id) if tenant_id else None,
+            optional_uuid(tenant_id),
             now,
             expires_at,
             ip,
@@ -305,7 +297,7 @@ class PostgresAccounts:
         return LoginSession(
             id=str(row["id"]),
             account_id=str(row["account_id"]),
-            tenant_id=_str(row["tenant_id"]),
+            tenant_id=optional_text(row["tenant_id"]),
             created_at=row["created_at"],
             expires_at=row["expires_at"],
             revoked_at=row["revoked_at"],
@@ -332,7 +324,7 @@ class PostgresAccounts:
             RETURNING id
             """,
             uuid.UUID(account_id),
-            uuid.UUID(session_id) if session_id else None,
+            optional_uuid(session_id),
             now,
             reason,
         )
@@ -355,7 +347,7 @@ class PostgresAccounts:
             return None
         return RefreshTokenRecord(
             session_id=str(row["session_id"]),
-            tenant_id=_str(row["tenant_id"]),
+            tenant_id=optional_text(row["tenant_id"]),
             issued_at=row["issued_at"],
             expires_at=row["expires_at"],
             used_at=row["used_at"],
@@ -377,7 +369,7 @@ class PostgresAccounts:
             """,
             token_hash,
             uuid.UUID(session_id),
-            uuid.UUID(tenant_id) if tenant_id else None,
+            optional_uuid(tenant_id),
             now,
             expires_at,
         )
@@ -409,7 +401,7 @@ class PostgresAccounts:
             return None
         return AccountTokenRecord(
             account_id=str(row["account_id"]),
-            tenant_id=_str(row["tenant_id"]),
+            tenant_id=optional_text(row["tenant_id"]),
             purpose=AccountTokenPurpose(row["purpose"]),
             created_at=row["created_at"],
             expires_at=row["expires_at"],
@@ -433,7 +425,7 @@ class PostgresAccounts:
             """,
             token_hash,
             uuid.UUID(account_id),
-            uuid.UUID(tenant_id) if tenant_id else None,
+            optional_uuid(tenant_id),
             purpose.value,
             now,
             expires_at,

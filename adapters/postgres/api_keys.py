@@ -12,6 +12,7 @@ import uuid
 
 import asyncpg
 
+from adapters.postgres.ids import optional_text, optional_uuid, parse_uuid
 from adapters.security.keys import digest, new_api_key
 from application.api_keys import ApiKey, NewKeyMaterial
 from domain.identity import Permission
@@ -27,15 +28,12 @@ def new_key_material() -> NewKeyMaterial:
     return NewKeyMaterial(prefix=prefix, key=key, key_hash=digest(key))
 
 
-def _str(value: uuid.UUID | None) -> str | None:
-    return str(value) if value is not None else None
-
 
 def _key(row: asyncpg.Record) -> ApiKey:
     known = {p.value for p in Permission}
     return ApiKey(
         id=str(row["id"]),
-        tenant_id=_str(row["tenant_id"]),
+        tenant_id=optional_text(row["tenant_id"]),
         name=row["name"],
         prefix=row["prefix"],
         scopes=frozenset(Permission(s) for s in row["scopes"] if s in known),
@@ -43,16 +41,10 @@ def _key(row: asyncpg.Record) -> ApiKey:
         expires_at=row["expires_at"],
         last_used_at=row["last_used_at"],
         revoked_at=row["revoked_at"],
-        created_by=_str(row["created_by"]),
-        replaced_by=_str(row["replaced_by"]),
+        created_by=optional_text(row["created_by"]),
+        replaced_by=optional_text(row["replaced_by"]),
     )
 
-
-def _uuid(value: str) -> uuid.UUID | None:
-    try:
-        return uuid.UUID(value)
-    except ValueError:
-        return None
 
 
 class PostgresApiKeyRepository:
@@ -76,18 +68,18 @@ class PostgresApiKeyRepository:
             RETURNING {_COLUMNS}
             """,
             uuid.uuid4(),
-            uuid.UUID(tenant_id) if tenant_id else None,
+            optional_uuid(tenant_id),
             name,
             material.prefix,
             material.key_hash,
             sorted(scopes),
             expires_at,
-            uuid.UUID(created_by) if created_by else None,
+            optional_uuid(created_by),
         )
         return _key(row)
 
     async def get(self, key_id: str) -> ApiKey | None:
-        key_uuid = _uuid(key_id)
+        key_uuid = parse_uuid(key_id)
         if key_uuid is None:
             return None
         row = await self._conn.fetchrow(f"SELECT {_COLUMNS} FROM api_key WHERE id = $1", key_uuid)

@@ -9,11 +9,8 @@ from typing import Any
 
 import asyncpg
 
+from adapters.postgres.ids import optional_uuid
 from domain.audit import AuditEvent
-
-
-def _uuid_or_none(value: str | None) -> uuid.UUID | None:
-    return uuid.UUID(value) if value else None
 
 
 def _json_or_none(value: dict[str, Any] | None) -> str | None:
@@ -33,11 +30,11 @@ class PostgresAuditLog:
                 target_type, target_id, ip, user_agent, request_id, before, after, detail
             ) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9::inet, $10, $11, $12::jsonb, $13::jsonb, $14::jsonb)
             """,
-            _uuid_or_none(event.tenant_id),
+            optional_uuid(event.tenant_id),
             actor.type.value,
-            _uuid_or_none(actor.id),
+            optional_uuid(actor.id),
             actor.label,
-            _uuid_or_none(actor.acting_as_tenant),
+            optional_uuid(actor.acting_as_tenant),
             event.action,
             event.target_type,
             event.target_id,

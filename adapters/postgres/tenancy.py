@@ -17,6 +17,7 @@ from typing import Any
 
 import asyncpg
 
+from adapters.postgres.ids import optional_text, optional_uuid, parse_uuid
 from application.tenancy import MemberCounts, TenantQuery
 from domain.errors import Conflict, NotFound
 from domain.tenancy import Plan, PlanLimits, Tenant, TenantSettings, TenantStatus
@@ -38,15 +39,6 @@ _ACCENTED += _ACCENTED.upper()
 _FOLDED = "".join(unicodedata.normalize("NFD", char)[0].lower() for char in _ACCENTED)
 
 
-def _uuid(value: str) -> uuid.UUID | None:
-    try:
-        return uuid.UUID(value)
-    except ValueError:
-        return None
-
-
-def _str(value: uuid.UUID | None) -> str | None:
-    return str(value) if value is not None else None
 
 
 def _plan(row: asyncpg.Record) -> Plan:
@@ -73,7 +65,7 @@ def _tenant(row: asyncpg.Record) -> Tenant:
     return Tenant(
         id=str(row["id"]),
         name=row["name"],
-        plan_id=_str(row["plan_id"]),
+        plan_id=optional_text(row["plan_id"]),
         status=TenantStatus(row["status"]),
         status_reason=row["status_reason"],
         document=row["document"],
@@ -91,6 +83,22 @@ def _json_object(value: str | dict[str, Any]) -> dict[str, Any]:
     """A jsonb value as a dict: connections from the SQLAlchemy engine decode jsonb
     themselves, plain asyncpg connections return its text."""
     return json.loads(value) if isinstance(value, str) else value
+
+
+def _stored_fields(tenant: Tenant) -> tuple[Any, ...]:
+    """Return the columns from name to retention_until, in the order INSERT and UPDATE bind them."""
+    return (
+        tenant.name,
+        optional_uuid(tenant.plan_id),
+        tenant.status.value,
+        tenant.status_reason,
+        tenant.document,
+        tenant.contact_email,
+        _settings_json(tenant),
+        tenant.suspended_at,
+        tenant.deleted_at,
+        tenant.retention_until,
+    )
 
 
 def _settings_json(tenant: Tenant) -> str:
@@ -137,7 +145,7 @@ class PostgresPlans:
         return _plan(row)
 
     async def get(self, plan_id: str, *, for_update: bool = False) -> Plan | None:
-        plan_uuid = _uuid(plan_id)
+        plan_uuid = parse_uuid(plan_id)
         if plan_uuid is None:
             return None
         lock = " FOR UPDATE" if for_update else ""
@@ -151,7 +159,7 @@ class PostgresPlans:
         return _plan(row) if row is not None else None
 
     async def get_many(self, plan_ids: Collection[str]) -> dict[str, Plan]:
-        ids = [plan_uuid for plan_uuid in map(_uuid, plan_ids) if plan_uuid is not None]
+        ids = [plan_uuid for plan_uuid in map(parse_uuid, plan_ids) if plan_uuid is not None]
         if not ids:
             return {}
         rows = await self._conn.fetch(
@@ -222,16 +230,7 @@ class PostgresTenants:
                 RETURNING {_TENANT_COLUMNS}
                 """,
                 uuid.UUID(tenant.id),
-                tenant.name,
-                uuid.UUID(tenant.plan_id) if tenant.plan_id else None,
-                tenant.status.value,
-                tenant.status_reason,
-                tenant.document,
-                tenant.contact_email,
-                _settings_json(tenant),
-                tenant.suspended_at,
-                tenant.deleted_at,
-                tenant.retention_until,
+                *_stored_fields(tenant),
                 tenant.created_at,
                 tenant.updated_at,
             )
@@ -241,7 +240,7 @@ class PostgresTenants:
         return _tenant(row)
 
     async def get(self, tenant_id: str, *, for_update: bool = False) -> Tenant | None:
-        tenant_uuid = _uuid(tenant_id)
+        tenant_uuid = parse_uuid(tenant_id)
         if tenant_uuid is None:
             return None
         lock = " FOR UPDATE" if for_update else ""
@@ -273,7 +272,7 @@ class PostgresTenants:
         else:
             clauses.append(f"status = {bind(query.status.value)}")
         if query.plan_id is not None:
-            plan_uuid = _uuid(query.plan_id)
+            plan_uuid = parse_uuid(query.plan_id)
             if plan_uuid is None:
                 return 0, []
             clauses.append(f"plan_id = {bind(plan_uuid)}")
@@ -309,16 +308,7 @@ class PostgresTenants:
                 RETURNING {_TENANT_COLUMNS}
                 """,
                 uuid.UUID(tenant.id),
-                tenant.name,
-                uuid.UUID(tenant.plan_id) if tenant.plan_id else None,
-                tenant.status.value,
-                tenant.status_reason,
-                tenant.document,
-                tenant.contact_email,
-                _settings_json(tenant),
-                tenant.suspended_at,
-                tenant.deleted_at,
-                tenant.retention_until,
+                *_stored_fields(tenant),
                 tenant.updated_at,
             )
         except asyncpg.UniqueViolationError:
