@@ -60,14 +60,14 @@ def resolve_database_url(settings: Settings) -> str:
 
 
 def resolve_app_database_url(settings: Settings, owner_url: str) -> str:
-    """The URL the API connects with: APP_DATABASE_URL, or the owner's URL with the app role."""
+    """Return the URL the API connects with: APP_DATABASE_URL, or the owner's URL with the app role."""
     if settings.app_database_url:
         return settings.app_database_url
     return app_database_url(owner_url, settings.app_database_role)
 
 
 def app_role_name(settings: Settings) -> str:
-    """The role the API connects as, which migrations grant its privileges to."""
+    """Return the role the API connects as, which migrations grant its privileges to."""
     if settings.app_database_url:
         user = urlsplit(settings.app_database_url).username
         if user:

@@ -97,7 +97,7 @@ def principal_of(request: web.Request) -> Principal:
 
 
 def tenant_of(request: web.Request) -> str:
-    """The tenant a tenant route works on; the middleware guarantees there is one."""
+    """Return the tenant a tenant route works on (the middleware sets it before any handler runs)."""
     return request[TENANT_ID_KEY]
 
 

@@ -29,17 +29,17 @@ dumps = functools.partial(json.dumps, ensure_ascii=False, default=str)
 
 
 def json_ok(data: Any, *, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
-    """Answer ``{"data": ...}``."""
+    """Build a ``{"data": ...}`` response."""
     return web.json_response({"data": data}, status=status, headers=headers, dumps=dumps)
 
 
 def json_page(page: Page) -> web.Response:
-    """Answer a list: ``{"meta": {...}, "data": [...]}``."""
+    """Build a list response: ``{"meta": {...}, "data": [...]}``."""
     return web.json_response({"meta": page_meta(page), "data": list(page.items)}, dumps=dumps)
 
 
 async def use_case(request: web.Request, name: str) -> Any:
-    """The use case ``name``, built by the container."""
+    """Return the use case ``name``, built by the container."""
     return await request.app[SERVICES_KEY].use_cases.get(name)
 
 

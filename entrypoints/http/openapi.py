@@ -135,7 +135,7 @@ def _with_permissions(paths: dict[str, Any]) -> dict[str, Any]:
 
 
 def registry_paths() -> dict[str, Any]:
-    """The operations of the registry and of the service itself, without the parts."""
+    """Return the operations of the registry and of the service itself, without the parts."""
     return _paths()
 
 

@@ -129,7 +129,7 @@ def allowed(access: Access, principal: Principal) -> bool:
 
 
 def roles_allowed(access: Access) -> frozenset[Role]:
-    """The roles whose users may call a route with ``access`` (host admins not acting inside a tenant)."""
+    """Return the roles whose users may call a route with ``access`` (host admins outside any tenant)."""
     allowed_roles: set[Role] = set()
     for role in Role:
         principal = Principal(

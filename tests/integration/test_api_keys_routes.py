@@ -80,7 +80,8 @@ async def test_created_key_is_shown_once_and_works_within_its_scopes(
     status, listed = await call(client, "GET", "/v1/api-keys", tenant["admin_key"])
     assert status == 200
     mine = [item for item in listed["data"] if item["id"] == created["data"]["id"]]
-    assert len(mine) == 1 and "key" not in mine[0]
+    assert len(mine) == 1
+    assert "key" not in mine[0]
 
     status, body = await call(client, "GET", f"/v1/companies/{ABSENT_CNPJ}", secret)
     assert (status, body["code"]) == (404, "company_not_found")
