@@ -19,6 +19,7 @@ from domain.audit import AuditEvent
 if TYPE_CHECKING:
     from application.accounts import AccountRepository
     from application.api_keys import ApiKeyRepository
+    from application.credits import CreditLedger, Outbox
     from application.tenancy import PlanRepository, TenantRepository
 
 
@@ -41,6 +42,10 @@ class Scope(Protocol):
     def accounts(self) -> AccountRepository: ...
     @property
     def api_keys(self) -> ApiKeyRepository: ...
+    @property
+    def credits(self) -> CreditLedger: ...
+    @property
+    def outbox(self) -> Outbox: ...
 
 
 class UnitOfWork(Protocol):

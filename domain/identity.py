@@ -47,6 +47,9 @@ class Permission(enum.StrEnum):
     SETTINGS_READ = "settings:read"
     SETTINGS_MANAGE = "settings:manage"
     AUDIT_READ = "audit:read"
+    BILLING_READ = "billing:read"
+    BILLING_MANAGE = "billing:manage"
+    WEBHOOKS_MANAGE = "webhooks:manage"
     # Host side.
     HOST_TENANTS_READ = "host:tenants:read"
     HOST_TENANTS_MANAGE = "host:tenants:manage"
@@ -54,6 +57,7 @@ class Permission(enum.StrEnum):
     HOST_API_KEYS_MANAGE = "host:api_keys:manage"
     HOST_AUDIT_READ = "host:audit:read"
     HOST_ADMINS_MANAGE = "host:admins:manage"
+    HOST_CREDITS_MANAGE = "host:credits:manage"
 
     @property
     def is_host(self) -> bool:
@@ -71,7 +75,13 @@ _VIEWER = frozenset(
         Permission.SETTINGS_READ,
     }
 )
-_SALES = _VIEWER | {Permission.PRELEADS_WRITE, Permission.LEADS_WRITE, Permission.USERS_READ}
+#: Sales reps see the balance: it decides how many pre-leads they can qualify.
+_SALES = _VIEWER | {
+    Permission.PRELEADS_WRITE,
+    Permission.LEADS_WRITE,
+    Permission.USERS_READ,
+    Permission.BILLING_READ,
+}
 
 #: What each role may do. Host admins act inside a tenant only by naming it,
 #: and then hold the tenant admin's permissions (see Principal.acting_as).

@@ -40,6 +40,7 @@ from adapters.security.tokens import JwtAccessTokens
 from application.accounts import PasswordResets, Sessions
 from application.api_keys import ApiKeys
 from application.audit import ReadAudit
+from application.credits import CreditMaintenance, Credits, QualificationCredits
 from application.authentication import Authenticate, EnterTenant
 from application.ingestion import IngestMonth, MunicipalityMap
 from application.rate_limiting import LimitRequests, RateLimitPolicy
@@ -215,6 +216,11 @@ class Container(containers.DeclarativeContainer):
     host_admins = providers.Singleton(
         HostAdmins, unit_of_work, passwords, opaque_tokens, email_sender, auth_state
     )
+
+    # Credits: the ledger's use cases.
+    credits = providers.Singleton(Credits, unit_of_work)
+    qualification_credits = providers.Singleton(QualificationCredits, unit_of_work)
+    credit_maintenance = providers.Singleton(CreditMaintenance, unit_of_work)
 
     # Rate limits of authenticated requests.
     rate_limiter = providers.Singleton(

@@ -78,9 +78,18 @@ APP_READ_WRITE_TABLES = (
     "api_key",
     "prelead",
     "lead",
+    "credit_account",
+    "credit_hold",
+    "credit_lot",
+    "credit_pending",
+    "notification_outbox",
+    "billing_subscription",
+    "webhook_endpoint",
+    "webhook_delivery",
 )
-#: Append-only for the API: audit events are never changed.
-APP_APPEND_ONLY_TABLES = ("audit_event",)
+#: Append-only for the API: audit events, credit entries and received Stripe
+#: events are never changed.
+APP_APPEND_ONLY_TABLES = ("audit_event", "credit_entry", "stripe_event")
 
 
 def app_role_grants(role: str) -> list[str]:

@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from adapters.postgres.accounts import PostgresAccounts
 from adapters.postgres.api_keys import PostgresApiKeyRepository
 from adapters.postgres.audit import PostgresAuditLog
+from adapters.postgres.credits import PostgresCreditLedger, PostgresOutbox
 from adapters.postgres.database import raw_connection
 from adapters.postgres.tenancy import PostgresPlans, PostgresTenants
 
@@ -51,6 +52,14 @@ class PostgresScope:
     @cached_property
     def api_keys(self) -> PostgresApiKeyRepository:
         return PostgresApiKeyRepository(self.conn)
+
+    @cached_property
+    def credits(self) -> PostgresCreditLedger:
+        return PostgresCreditLedger(self.conn)
+
+    @cached_property
+    def outbox(self) -> PostgresOutbox:
+        return PostgresOutbox(self.conn)
 
 
 class PostgresUnitOfWork:

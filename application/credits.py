@@ -1,0 +1,551 @@
+"""Credit use cases: holds when qualification starts, captures and releases when it ends,
+grants, adjustments and reversals by the host, and the reads behind the reports.
+
+The ledger repository of a scope posts every operation atomically; these use
+cases choose the operation, validate what people typed, audit manual entries
+and queue the low-balance alert in the same transaction as the entry that
+crossed the threshold.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from collections.abc import AsyncIterator, Callable, Sequence
+from typing import Any, Protocol
+
+import attrs
+
+from application.ports import Scope, UnitOfWork
+from domain.audit import Actor, ActorType, AuditEvent
+from domain.credits import (
+    DEFAULT_HOLD_LIFETIME,
+    CaptureStatus,
+    CreditBalance,
+    EntryKind,
+    HoldResult,
+    LedgerEntry,
+    ReleaseReason,
+    ReleaseStatus,
+    credit_amount,
+    credit_reason,
+    crossed_low_balance,
+)
+from domain.errors import InvalidSearch
+from domain.search import Page, PageRequest
+
+LOW_BALANCE_ALERT = "credits.low"
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+# --- what the ledger repository returns ------------------------------------------
+
+
+@attrs.frozen(kw_only=True)
+class Movement:
+    """Available credits before and after one operation, and the tenant's alert threshold."""
+
+    available_before: int
+    available_after: int
+    low_balance_threshold: int | None
+
+
+@attrs.frozen(kw_only=True)
+class Posted:
+    entry_id: str
+    #: False when the idempotency key had already produced this entry.
+    created: bool
+    movement: Movement
+    #: Qualified pre-leads whose waiting capture this posting settled.
+    settled_preleads: tuple[str, ...] = ()
+
+
+@attrs.frozen(kw_only=True)
+class Held:
+    result: HoldResult
+    movement: Movement
+
+
+@attrs.frozen(kw_only=True)
+class Captured:
+    status: CaptureStatus
+    entry_id: str | None
+    movement: Movement
+
+
+@attrs.frozen(kw_only=True)
+class Released:
+    status: ReleaseStatus
+    entry_id: str | None
+    movement: Movement
+    settled_preleads: tuple[str, ...] = ()
+
+
+@attrs.frozen(kw_only=True)
+class LedgerFilter:
+    since: dt.datetime | None = None
+    until: dt.datetime | None = None
+    kinds: frozenset[EntryKind] = frozenset()
+
+    def __attrs_post_init__(self) -> None:
+        if self.since and self.until and self.since >= self.until:
+            raise InvalidSearch(
+                "O início do período deve ser anterior ao fim.",
+                field="since",
+                code="invalid_period",
+            )
+
+
+@attrs.frozen(kw_only=True)
+class DailyUsage:
+    day: dt.date
+    captured: int
+    held: int
+    released: int
+
+
+@attrs.frozen(kw_only=True)
+class UserUsage:
+    actor_type: str
+    actor_id: str | None
+    actor_label: str | None
+    captured: int
+    held: int
+
+
+@attrs.frozen(kw_only=True)
+class CreditUsage:
+    since: dt.datetime
+    until: dt.datetime
+    timezone: str
+    by_day: tuple[DailyUsage, ...]
+    by_user: tuple[UserUsage, ...]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "since": self.since.isoformat(),
+            "until": self.until.isoformat(),
+            "timezone": self.timezone,
+            "by_day": [
+                {
+                    "day": item.day.isoformat(),
+                    "captured": item.captured,
+                    "held": item.held,
+                    "released": item.released,
+                }
+                for item in self.by_day
+            ],
+            "by_user": [
+                {
+                    "actor": {
+                        "type": item.actor_type,
+                        "id": item.actor_id,
+                        "label": item.actor_label,
+                    },
+                    "captured": item.captured,
+                    "held": item.held,
+                }
+                for item in self.by_user
+            ],
+        }
+
+
+class CreditLedger(Protocol):
+    """The ledger of the scope's tenant, posted under the tenant's account lock."""
+
+    async def post(
+        self,
+        tenant_id: str,
+        kind: EntryKind,
+        amount: int,
+        *,
+        idempotency_key: str,
+        actor: Actor,
+        reason: str | None = None,
+        reference_type: str | None = None,
+        reference_id: str | None = None,
+        reverses: str | None = None,
+        expires_at: dt.datetime | None = None,
+    ) -> Posted:
+        """Post a grant, adjustment, reversal or expiry; a used key returns its entry.
+
+        Raises InsufficientCredits when the balance would fall below the held
+        credits, EntryNotFound, EntryNotReversible or EntryAlreadyReversed.
+        """
+        ...
+
+    async def hold(
+        self,
+        tenant_id: str,
+        prelead_ids: Sequence[str],
+        *,
+        job_id: str | None,
+        expires_at: dt.datetime,
+        partial: bool,
+        actor: Actor,
+    ) -> Held: ...
+
+    async def capture(
+        self, tenant_id: str, prelead_id: str, *, lead_reference: str | None, actor: Actor
+    ) -> Captured: ...
+
+    async def release(
+        self,
+        tenant_id: str,
+        *,
+        prelead_id: str | None = None,
+        hold_id: str | None = None,
+        reason: ReleaseReason,
+        actor: Actor,
+    ) -> Released: ...
+
+    async def expire_lots(self, tenant_id: str, now: dt.datetime, actor: Actor) -> list[Posted]: ...
+
+    async def balance(self, tenant_id: str) -> CreditBalance: ...
+
+    async def entry(self, entry_id: str) -> LedgerEntry | None: ...
+
+    async def entries(self, filters: LedgerFilter, page: PageRequest) -> Page: ...
+
+    def stream(self, filters: LedgerFilter) -> AsyncIterator[LedgerEntry]:
+        """Every entry matching ``filters``, oldest first, read in batches."""
+        ...
+
+    async def open_holds_of_job(self, job_id: str) -> list[str]:
+        """Ids of the open holds a qualification job placed."""
+        ...
+
+    async def expired_holds(self, now: dt.datetime, limit: int) -> list[tuple[str, str]]:
+        """(tenant id, hold id) of open holds past their expiry; needs a host scope."""
+        ...
+
+    async def tenants_with_expired_lots(self, now: dt.datetime) -> list[str]:
+        """Tenants holding unused credits past their date; needs a host scope."""
+        ...
+
+
+class Outbox(Protocol):
+    """Notifications written in the transaction that causes them, sent after it commits."""
+
+    async def add(self, tenant_id: str, kind: str, payload: dict[str, Any]) -> None: ...
+
+
+async def queue_low_balance_alert(scope: Scope, tenant_id: str, movement: Movement) -> bool:
+    """Queue the alert when ``movement`` crossed the tenant's threshold; tell whether it did."""
+    threshold = movement.low_balance_threshold
+    if threshold is None or not crossed_low_balance(
+        movement.available_before, movement.available_after, threshold
+    ):
+        return False
+    await scope.outbox.add(
+        tenant_id,
+        LOW_BALANCE_ALERT,
+        {
+            "available": movement.available_after,
+            "threshold": threshold,
+        },
+    )
+    return True
+
+
+async def capture_in_scope(
+    scope: Scope,
+    tenant_id: str,
+    prelead_id: str,
+    *,
+    lead_reference: str | None,
+    actor: Actor,
+) -> Captured:
+    """Charge a qualified pre-lead inside the caller's transaction.
+
+    The lead-qualification use case calls this in the transaction that creates
+    the lead, so the lead and its charge commit together or not at all.
+    """
+    captured = await scope.credits.capture(
+        tenant_id, prelead_id, lead_reference=lead_reference, actor=actor
+    )
+    await queue_low_balance_alert(scope, tenant_id, captured.movement)
+    return captured
+
+
+async def release_in_scope(
+    scope: Scope,
+    tenant_id: str,
+    prelead_id: str,
+    *,
+    reason: ReleaseReason,
+    actor: Actor,
+) -> Released:
+    """Release a pre-lead's hold inside the caller's transaction (any outcome but QUALIFIED)."""
+    released = await scope.credits.release(
+        tenant_id, prelead_id=prelead_id, reason=reason, actor=actor
+    )
+    await queue_low_balance_alert(scope, tenant_id, released.movement)
+    return released
+
+
+class QualificationCredits:
+    """The credit side of a qualification: hold at the start, capture or release at the end."""
+
+    def __init__(
+        self,
+        uow: UnitOfWork,
+        *,
+        hold_lifetime: dt.timedelta = DEFAULT_HOLD_LIFETIME,
+        clock: Callable[[], dt.datetime] = _now,
+    ) -> None:
+        self._uow = uow
+        self._hold_lifetime = hold_lifetime
+        self._clock = clock
+
+    async def hold(
+        self,
+        actor: Actor,
+        tenant_id: str,
+        prelead_ids: Sequence[str],
+        *,
+        job_id: str | None = None,
+        partial: bool = False,
+    ) -> HoldResult:
+        """Hold one credit per pre-lead; without ``partial``, all of them or none.
+
+        A pre-lead that already has an open hold keeps it and is not held twice.
+        Raises InsufficientCredits, whose ``available`` says how many the
+        balance covers, so the caller can start with that many.
+        """
+        async with self._uow.tenant(tenant_id) as scope:
+            held = await scope.credits.hold(
+                tenant_id,
+                prelead_ids,
+                job_id=job_id,
+                expires_at=self._clock() + self._hold_lifetime,
+                partial=partial,
+                actor=actor,
+            )
+            await queue_low_balance_alert(scope, tenant_id, held.movement)
+        return held.result
+
+    async def capture(
+        self, actor: Actor, tenant_id: str, prelead_id: str, *, lead_reference: str | None = None
+    ) -> Captured:
+        async with self._uow.tenant(tenant_id) as scope:
+            return await capture_in_scope(
+                scope, tenant_id, prelead_id, lead_reference=lead_reference, actor=actor
+            )
+
+    async def release(
+        self, actor: Actor, tenant_id: str, prelead_id: str, *, reason: ReleaseReason
+    ) -> Released:
+        async with self._uow.tenant(tenant_id) as scope:
+            return await release_in_scope(scope, tenant_id, prelead_id, reason=reason, actor=actor)
+
+    async def release_job(self, actor: Actor, tenant_id: str, job_id: str) -> int:
+        """Release every open hold of a cancelled job; return how many were released."""
+        async with self._uow.tenant(tenant_id) as scope:
+            hold_ids = await scope.credits.open_holds_of_job(job_id)
+            count = 0
+            for hold_id in hold_ids:
+                released = await scope.credits.release(
+                    tenant_id, hold_id=hold_id, reason=ReleaseReason.CANCELLED, actor=actor
+                )
+                count += released.status is ReleaseStatus.RELEASED
+        return count
+
+
+class Credits:
+    """Balances, statements and usage for tenants; grants, adjustments and reversals for the host."""
+
+    def __init__(self, uow: UnitOfWork, clock: Callable[[], dt.datetime] = _now) -> None:
+        self._uow = uow
+        self._clock = clock
+
+    async def balance(self, tenant_id: str) -> CreditBalance:
+        async with self._uow.tenant(tenant_id) as scope:
+            return await scope.credits.balance(tenant_id)
+
+    async def ledger(self, tenant_id: str, filters: LedgerFilter, page: PageRequest) -> Page:
+        async with self._uow.tenant(tenant_id) as scope:
+            return await scope.credits.entries(filters, page)
+
+    async def export(self, tenant_id: str, filters: LedgerFilter) -> AsyncIterator[LedgerEntry]:
+        """Stream the statement for a file export, oldest entry first, in one snapshot."""
+        async with self._uow.tenant(tenant_id) as scope:
+            async for entry in scope.credits.stream(filters):
+                yield entry
+
+    async def grant(
+        self,
+        actor: Actor,
+        tenant_id: str,
+        amount: Any,
+        *,
+        reason: Any = None,
+        idempotency_key: str | None = None,
+        reference_type: str = "admin",
+        reference_id: str | None = None,
+        expires_at: dt.datetime | None = None,
+    ) -> LedgerEntry:
+        """Add credits: a purchase, a plan's period, a courtesy. A repeated key grants once."""
+        credits = credit_amount(amount)
+        text = credit_reason(reason, required=False)
+        if expires_at is not None and expires_at <= self._clock():
+            raise InvalidSearch(
+                "A validade dos créditos deve estar no futuro.",
+                field="expires_at",
+                code="invalid_credit_operation",
+            )
+        return await self._post(
+            actor,
+            tenant_id,
+            EntryKind.GRANT,
+            credits,
+            reason=text,
+            idempotency_key=idempotency_key,
+            reference_type=reference_type,
+            reference_id=reference_id if reference_id is not None else _actor_reference(actor),
+            expires_at=expires_at,
+        )
+
+    async def adjust(
+        self,
+        actor: Actor,
+        tenant_id: str,
+        amount: Any,
+        *,
+        reason: Any,
+        idempotency_key: str | None = None,
+    ) -> LedgerEntry:
+        """A host admin's correction, up or down, with a mandatory reason."""
+        credits = credit_amount(amount, allow_negative=True)
+        text = credit_reason(reason, required=True)
+        return await self._post(
+            actor,
+            tenant_id,
+            EntryKind.ADJUSTMENT,
+            credits,
+            reason=text,
+            idempotency_key=idempotency_key,
+            reference_type="admin",
+            reference_id=_actor_reference(actor),
+        )
+
+    async def reverse(
+        self, actor: Actor, tenant_id: str, entry_id: str, *, reason: Any
+    ) -> LedgerEntry:
+        """Undo an entry with a compensating one; a second reversal of it is refused."""
+        text = credit_reason(reason, required=True)
+        return await self._post(
+            actor,
+            tenant_id,
+            EntryKind.REVERSAL,
+            0,
+            reason=text,
+            # One reversal per entry: the key makes a retried request a replay.
+            idempotency_key=f"reversal:{entry_id}",
+            reference_type="entry",
+            reference_id=entry_id,
+            reverses=entry_id,
+        )
+
+    async def _post(
+        self,
+        actor: Actor,
+        tenant_id: str,
+        kind: EntryKind,
+        amount: int,
+        *,
+        reason: str | None,
+        idempotency_key: str | None,
+        reference_type: str,
+        reference_id: str | None,
+        reverses: str | None = None,
+        expires_at: dt.datetime | None = None,
+    ) -> LedgerEntry:
+        key = idempotency_key or f"{kind.value}:{uuid.uuid4()}"
+        async with self._uow.tenant(tenant_id) as scope:
+            posted = await scope.credits.post(
+                tenant_id,
+                kind,
+                amount,
+                idempotency_key=key,
+                actor=actor,
+                reason=reason,
+                reference_type=reference_type,
+                reference_id=reference_id,
+                reverses=reverses,
+                expires_at=expires_at,
+            )
+            entry = await scope.credits.entry(posted.entry_id)
+            assert entry is not None, "a posted entry is readable in its own transaction"
+            if posted.created:
+                await queue_low_balance_alert(scope, tenant_id, posted.movement)
+                if actor.type is not ActorType.SYSTEM:
+                    await scope.audit.record(
+                        AuditEvent(
+                            action=f"credits.{kind.value}",
+                            actor=actor,
+                            tenant_id=tenant_id,
+                            target_type="credit_entry",
+                            target_id=entry.id,
+                            after={
+                                "amount": entry.amount,
+                                "balance_after": entry.balance_after,
+                                "reason": entry.reason,
+                            },
+                            detail={"reverses_entry_id": reverses} if reverses else None,
+                        )
+                    )
+        return entry
+
+
+def _actor_reference(actor: Actor) -> str | None:
+    return actor.id if actor.type in (ActorType.ACCOUNT, ActorType.API_KEY) else None
+
+
+class CreditMaintenance:
+    """Periodic work: release holds past their expiry and expire credits past their date."""
+
+    def __init__(self, uow: UnitOfWork, clock: Callable[[], dt.datetime] = _now) -> None:
+        self._uow = uow
+        self._clock = clock
+
+    async def release_expired_holds(self, actor: Actor, *, batch: int = 500) -> int:
+        """Release the holds whose qualification did not end in time; return how many."""
+        now = self._clock()
+        released = 0
+        async with self._uow.host() as host_scope:
+            expired = await host_scope.credits.expired_holds(now, batch)
+        for tenant_id, hold_id in expired:
+            async with self._uow.tenant(tenant_id) as scope:
+                result = await scope.credits.release(
+                    tenant_id, hold_id=hold_id, reason=ReleaseReason.EXPIRED, actor=actor
+                )
+                await queue_low_balance_alert(scope, tenant_id, result.movement)
+            released += result.status is ReleaseStatus.RELEASED
+        return released
+
+    async def expire_credits(self, actor: Actor) -> int:
+        """Post an expiry for the unused credits of lots past their date; return how many entries."""
+        now = self._clock()
+        count = 0
+        async with self._uow.host() as host_scope:
+            tenants = await host_scope.credits.tenants_with_expired_lots(now)
+        for tenant_id in tenants:
+            async with self._uow.tenant(tenant_id) as scope:
+                posted = await scope.credits.expire_lots(tenant_id, now, actor)
+                if posted:
+                    first, last = posted[0].movement, posted[-1].movement
+                    await queue_low_balance_alert(
+                        scope,
+                        tenant_id,
+                        Movement(
+                            available_before=first.available_before,
+                            available_after=last.available_after,
+                            low_balance_threshold=last.low_balance_threshold,
+                        ),
+                    )
+            count += len(posted)
+        return count
