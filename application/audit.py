@@ -44,9 +44,7 @@ class ReadAudit:
 
     async def for_tenant(self, tenant_id: str, filters: AuditFilter, page: PageRequest) -> Page:
         async with self._uow.tenant(tenant_id) as scope:
-            return await self._search(
-                scope.audit, attrs.evolve(filters, tenant_id=tenant_id), page
-            )
+            return await self._search(scope.audit, attrs.evolve(filters, tenant_id=tenant_id), page)
 
     async def _search(self, reader: Any, filters: AuditFilter, page: PageRequest) -> Page:
         audit: AuditReader = reader

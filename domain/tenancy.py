@@ -206,7 +206,9 @@ def _parse_timezone(value: Any) -> str:
 def _parse_time(value: Any, field: str) -> dt.time:
     match = _TIME.fullmatch(value) if isinstance(value, str) else None
     if match is None:
-        raise InvalidSettings(f"Horário inválido: '{value}'. Use HH:MM, de 00:00 a 23:59.", field=field)
+        raise InvalidSettings(
+            f"Horário inválido: '{value}'. Use HH:MM, de 00:00 a 23:59.", field=field
+        )
     return dt.time(int(match[1]), int(match[2]))
 
 
@@ -228,7 +230,9 @@ def _parse_quiet_hours(value: Any) -> QuietHours:
 
 def _parse_templates(value: Any) -> dict[str, str]:
     if not isinstance(value, dict):
-        raise InvalidSettings("Os modelos de mensagem são um objeto de nome para texto.", field="templates")
+        raise InvalidSettings(
+            "Os modelos de mensagem são um objeto de nome para texto.", field="templates"
+        )
     parsed: dict[str, str] = {}
     for name, text in value.items():
         if name not in DEFAULT_TEMPLATES:

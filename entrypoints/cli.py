@@ -604,7 +604,6 @@ def _generate(out: Path, establishments: int, seed: int) -> int:
     return 0
 
 
-
 class PasswordInputError(Exception):
     """Raised when the new password cannot be read or its two entries differ."""
 

@@ -40,8 +40,8 @@ from adapters.security.tokens import JwtAccessTokens
 from application.accounts import PasswordResets, Sessions
 from application.api_keys import ApiKeys
 from application.audit import ReadAudit
-from application.credits import CreditMaintenance, Credits, QualificationCredits
 from application.authentication import Authenticate, EnterTenant
+from application.credits import CreditMaintenance, Credits, QualificationCredits
 from application.ingestion import IngestMonth, MunicipalityMap
 from application.rate_limiting import LimitRequests, RateLimitPolicy
 from application.search import GetCompany, SearchPreLeads
@@ -210,9 +210,7 @@ class Container(containers.DeclarativeContainer):
     password_resets = providers.Singleton(
         PasswordResets, unit_of_work, passwords, opaque_tokens, email_sender, auth_state
     )
-    tenant_users = providers.Singleton(
-        Users, unit_of_work, opaque_tokens, email_sender, auth_state
-    )
+    tenant_users = providers.Singleton(Users, unit_of_work, opaque_tokens, email_sender, auth_state)
     host_admins = providers.Singleton(
         HostAdmins, unit_of_work, passwords, opaque_tokens, email_sender, auth_state
     )

@@ -155,7 +155,9 @@ def key_with_scope(world: World, scope: str) -> None:
 def key_searches(world: World) -> None:
     method, path, body = ACTIONS["buscar pré-leads"]
     assert world.api_key
-    world.response = world.api.request(method, path, headers={"X-API-Key": world.api_key}, body=body)
+    world.response = world.api.request(
+        method, path, headers={"X-API-Key": world.api_key}, body=body
+    )
 
 
 @when("a chave consulta uma empresa pelo CNPJ")
@@ -194,7 +196,9 @@ def host_lists_keys_without_tenant(world: World) -> None:
 def host_lists_keys_inside_tenant(world: World) -> None:
     assert world.host_token
     tenant_id = next(iter(world.tenants.values()))
-    world.call("listar as chaves de API", token=world.host_token, headers={"X-Tenant-ID": tenant_id})
+    world.call(
+        "listar as chaves de API", token=world.host_token, headers={"X-Tenant-ID": tenant_id}
+    )
 
 
 @then(parsers.parse('a auditoria do host registra "{action}" para o tenant "{name}"'))

@@ -194,7 +194,9 @@ async def _prepare(args: argparse.Namespace, database_url: str) -> dict[str, Any
 
         tenant_id = await create_tenant(database_url, "Bench", requests_per_minute=100_000_000)
         _key_id, api_key = await create_api_key(database_url, tenant_id)
-        account_id, session_id, email = await create_user_session(database_url, tenant_id, Role.ADMIN)
+        account_id, session_id, email = await create_user_session(
+            database_url, tenant_id, Role.ADMIN
+        )
         token = tokens.issue(
             access_claims(account_id, session_id, tenant_id, Role.ADMIN, email, minutes=24 * 60)
         )
@@ -240,7 +242,10 @@ async def _run(args: argparse.Namespace) -> dict[str, Any]:
             "api_key_auth": (f"http://127.0.0.1:{auth_port}", key_header),
             "jwt_auth": (f"http://127.0.0.1:{auth_port}", jwt_header),
             "api_key": (f"http://127.0.0.1:{full_port}", {"X-API-Key": prepared["api_key"]}),
-            "jwt": (f"http://127.0.0.1:{full_port}", {"Authorization": f"Bearer {prepared['jwt']}"}),
+            "jwt": (
+                f"http://127.0.0.1:{full_port}",
+                {"Authorization": f"Bearer {prepared['jwt']}"},
+            ),
         }
         rounds: dict[str, list[float]] = {name: [] for name in variants}
         failures = 0

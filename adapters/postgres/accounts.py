@@ -36,8 +36,6 @@ _ACCOUNT_COLUMNS = (
 _ROSTER_LOCK_SPACE = 0x6761_7231  # "gar1"
 
 
-
-
 def _account(row: asyncpg.Record) -> Account:
     return Account(
         id=str(row["id"]),

@@ -28,7 +28,6 @@ def new_key_material() -> NewKeyMaterial:
     return NewKeyMaterial(prefix=prefix, key=key, key_hash=digest(key))
 
 
-
 def _key(row: asyncpg.Record) -> ApiKey:
     known = {p.value for p in Permission}
     return ApiKey(
@@ -44,7 +43,6 @@ def _key(row: asyncpg.Record) -> ApiKey:
         created_by=optional_text(row["created_by"]),
         replaced_by=optional_text(row["replaced_by"]),
     )
-
 
 
 class PostgresApiKeyRepository:
@@ -88,8 +86,10 @@ class PostgresApiKeyRepository:
     async def list(
         self, *, include_inactive: bool, now: dt.datetime, offset: int, limit: int
     ) -> tuple[int, list[ApiKey]]:
-        where = "" if include_inactive else (
-            "WHERE revoked_at IS NULL AND (expires_at IS NULL OR expires_at > $1)"
+        where = (
+            ""
+            if include_inactive
+            else ("WHERE revoked_at IS NULL AND (expires_at IS NULL OR expires_at > $1)")
         )
         values: list[object] = [] if include_inactive else [now]
         total = await self._conn.fetchval(f"SELECT count(*) FROM api_key {where}", *values)

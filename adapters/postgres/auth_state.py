@@ -35,9 +35,7 @@ class PostgresAuthState:
 
     async def session(self, session_id: str) -> SessionState | None:
         async with raw_connection(self._engine) as conn:
-            row = await conn.fetchrow(
-                "SELECT * FROM auth_session_state($1)", uuid.UUID(session_id)
-            )
+            row = await conn.fetchrow("SELECT * FROM auth_session_state($1)", uuid.UUID(session_id))
         if row is None:
             return None
         return SessionState(
@@ -95,7 +93,9 @@ class PostgresAuthState:
             if key.tenant_id is None:
                 await conn.execute("SELECT set_config('garimpo.host', 'on', true)")
             else:
-                await conn.execute("SELECT set_config('garimpo.tenant_id', $1, true)", key.tenant_id)
+                await conn.execute(
+                    "SELECT set_config('garimpo.tenant_id', $1, true)", key.tenant_id
+                )
             await conn.execute(
                 "UPDATE api_key SET last_used_at = $2 WHERE id = $1",
                 uuid.UUID(key.id),

@@ -39,8 +39,6 @@ _ACCENTED += _ACCENTED.upper()
 _FOLDED = "".join(unicodedata.normalize("NFD", char)[0].lower() for char in _ACCENTED)
 
 
-
-
 def _plan(row: asyncpg.Record) -> Plan:
     return Plan(
         id=str(row["id"]),

@@ -69,9 +69,7 @@ class PostgresUnitOfWork:
     @asynccontextmanager
     async def tenant(self, tenant_id: str) -> AsyncIterator[PostgresScope]:
         async with raw_connection(self._engine) as conn, conn.transaction():
-            await conn.execute(
-                "SELECT set_config('garimpo.tenant_id', $1, true)", str(tenant_id)
-            )
+            await conn.execute("SELECT set_config('garimpo.tenant_id', $1, true)", str(tenant_id))
             yield PostgresScope(conn, str(tenant_id))
 
     @asynccontextmanager

@@ -96,4 +96,3 @@ def _check_permission_table(app: web.Application) -> None:
     ]
     if missing:
         raise RuntimeError(f"routes without an entry in ROUTE_ACCESS: {', '.join(missing)}")
-

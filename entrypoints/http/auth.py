@@ -121,7 +121,9 @@ def make_auth_middleware(
         if access is None:
             # create_app checks the table, so only a route added after startup gets here.
             log.error("route_without_access_entry", method=request.method, path=template)
-            raise PermissionDenied("Esta rota não tem permissão definida.", code="route_not_allowed")
+            raise PermissionDenied(
+                "Esta rota não tem permissão definida.", code="route_not_allowed"
+            )
         request[ACCESS_KEY] = access
         if access.zone is Zone.PUBLIC:
             return await handler(request)
@@ -181,9 +183,7 @@ def _refusal(access: Access, principal: Principal) -> PermissionDenied:
             code="session_required",
         )
     if access.zone is Zone.HOST and (not principal.is_host or principal.acting_as is not None):
-        return PermissionDenied(
-            "Esta rota é do administrador do host.", code="host_only"
-        )
+        return PermissionDenied("Esta rota é do administrador do host.", code="host_only")
     if access.zone is Zone.TENANT and principal.effective_tenant is None:
         return PermissionDenied(
             "Esta rota trabalha sobre os dados de um tenant. Um administrador do host "

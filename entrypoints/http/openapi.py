@@ -390,7 +390,12 @@ def _problem_responses() -> dict[str, Any]:
         "Conflict": _problem_response(
             "A requisição conflita com o estado atual (um e-mail já usado, um código repetido).",
             "Problem",
-            _problem_example(409, "Conflito com o estado atual", "conflict", "Já existe um registro com estes dados."),
+            _problem_example(
+                409,
+                "Conflito com o estado atual",
+                "conflict",
+                "Já existe um registro com estes dados.",
+            ),
         ),
         "TooManyRequests": {
             **_problem_response(

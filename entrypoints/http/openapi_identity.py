@@ -36,7 +36,12 @@ def _key_paths(base: str, side: str) -> dict[str, Any]:
             "content": json_content(envelope("A chave e o seu segredo.", ref("IssuedApiKey"))),
         }
     }
-    one = {"200": {"description": "A chave.", "content": json_content(envelope("A chave.", ref("ApiKey")))}}
+    one = {
+        "200": {
+            "description": "A chave.",
+            "content": json_content(envelope("A chave.", ref("ApiKey"))),
+        }
+    }
     return {
         base: {
             "get": operation(
@@ -72,7 +77,9 @@ def _key_paths(base: str, side: str) -> dict[str, Any]:
                 body=ref("ApiKeyCreate"),
                 body_example={
                     "name": "n8n produção" if side == "host" else "Integração CRM",
-                    "scopes": sorted(HOST_PERMISSIONS if side == "host" else TENANT_PERMISSIONS)[:2],
+                    "scopes": sorted(HOST_PERMISSIONS if side == "host" else TENANT_PERMISSIONS)[
+                        :2
+                    ],
                     "expires_at": "2027-06-30T23:59:00-03:00",
                 },
                 responses=created,
@@ -126,9 +133,19 @@ def _audit_parameters(*, with_tenant: bool) -> list[dict[str, Any]]:
             "Só ações que começam com este texto (auth., api_key., tenant., host.).",
             {"type": "string"},
         ),
-        query("actor_id", "Só eventos deste usuário ou chave.", {"type": "string", "format": "uuid"}),
-        query("since", "Desde este instante (ISO 8601 com fuso).", {"type": "string", "format": "date-time"}),
-        query("until", "Até antes deste instante (ISO 8601 com fuso).", {"type": "string", "format": "date-time"}),
+        query(
+            "actor_id", "Só eventos deste usuário ou chave.", {"type": "string", "format": "uuid"}
+        ),
+        query(
+            "since",
+            "Desde este instante (ISO 8601 com fuso).",
+            {"type": "string", "format": "date-time"},
+        ),
+        query(
+            "until",
+            "Até antes deste instante (ISO 8601 com fuso).",
+            {"type": "string", "format": "date-time"},
+        ),
     ]
     if with_tenant:
         parameters.append(
@@ -139,7 +156,10 @@ def _audit_parameters(*, with_tenant: bool) -> list[dict[str, Any]]:
 
 def paths() -> dict[str, Any]:
     audit_page = {
-        "200": {"description": "Uma página de eventos.", "content": json_content(ref("AuditEventPage"))}
+        "200": {
+            "description": "Uma página de eventos.",
+            "content": json_content(ref("AuditEventPage")),
+        }
     }
     return {
         **_key_paths("/v1/api-keys", "tenant"),
@@ -182,7 +202,10 @@ def schemas() -> dict[str, Any]:
             "description": "O que a chave pode fazer.",
             "items": {"enum": all_scopes},
         },
-        "status": {"enum": ["active", "expired", "revoked"], "description": "Estado da chave agora."},
+        "status": {
+            "enum": ["active", "expired", "revoked"],
+            "description": "Estado da chave agora.",
+        },
         "created_at": text("Quando foi criada.", fmt="date-time"),
         "expires_at": {**timestamp, "description": "Quando expira; null, nunca."},
         "last_used_at": {**timestamp, "description": "Último uso, com precisão de um minuto."},
@@ -236,10 +259,15 @@ def schemas() -> dict[str, Any]:
                 "id": {"type": "integer", "description": "Número do evento."},
                 "occurred_at": text("Quando aconteceu.", fmt="date-time"),
                 "tenant_id": text("O tenant envolvido; null para eventos do host.", nullable=True),
-                "actor_type": {"enum": ["account", "api_key", "system", "anonymous"], "description": "Tipo de quem agiu."},
+                "actor_type": {
+                    "enum": ["account", "api_key", "system", "anonymous"],
+                    "description": "Tipo de quem agiu.",
+                },
                 "actor_id": text("Usuário ou chave que agiu.", nullable=True),
                 "actor_label": text("E-mail do usuário ou nome da chave.", nullable=True),
-                "acting_as_tenant": text("Tenant em que um administrador do host agia.", nullable=True),
+                "acting_as_tenant": text(
+                    "Tenant em que um administrador do host agia.", nullable=True
+                ),
                 "action": text("O que aconteceu (auth.login_succeeded, tenant.suspended, ...)."),
                 "target_type": text("Tipo do registro afetado.", nullable=True),
                 "target_id": text("Registro afetado.", nullable=True),

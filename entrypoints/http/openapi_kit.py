@@ -48,7 +48,9 @@ def text(description: str, *, nullable: bool = False, fmt: str | None = None) ->
     return schema
 
 
-def integer(description: str, *, nullable: bool = False, minimum: int | None = None) -> dict[str, Any]:
+def integer(
+    description: str, *, nullable: bool = False, minimum: int | None = None
+) -> dict[str, Any]:
     schema: dict[str, Any] = {
         "type": ["integer", "null"] if nullable else "integer",
         "description": description,
@@ -94,7 +96,13 @@ def path_id(name: str, description: str) -> dict[str, Any]:
 
 
 def query(name: str, description: str, schema: dict[str, Any]) -> dict[str, Any]:
-    return {"name": name, "in": "query", "required": False, "description": description, "schema": schema}
+    return {
+        "name": name,
+        "in": "query",
+        "required": False,
+        "description": description,
+        "schema": schema,
+    }
 
 
 PAGE_PARAMETERS = [

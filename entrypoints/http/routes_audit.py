@@ -31,9 +31,7 @@ def _query_datetime(request: web.Request, name: str) -> dt.datetime | None:
     except ValueError:
         value = None
     if value is None or value.tzinfo is None:
-        raise invalid_field(
-            name, f"O parâmetro '{name}' deve ser data e hora ISO 8601 com fuso."
-        )
+        raise invalid_field(name, f"O parâmetro '{name}' deve ser data e hora ISO 8601 com fuso.")
     return value
 
 

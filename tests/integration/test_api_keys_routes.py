@@ -148,7 +148,11 @@ async def test_revoked_key_is_refused_at_once_and_audited(
     client: TestClient, tenant: dict[str, str]
 ) -> None:
     _status, created = await call(
-        client, "POST", "/v1/api-keys", tenant["admin_key"], {"name": "n8n", "scopes": ["registry:read"]}
+        client,
+        "POST",
+        "/v1/api-keys",
+        tenant["admin_key"],
+        {"name": "n8n", "scopes": ["registry:read"]},
     )
     key_id, secret = created["data"]["id"], created["data"]["key"]
     assert (await call(client, "GET", f"/v1/companies/{ABSENT_CNPJ}", secret))[0] == 404
@@ -159,9 +163,7 @@ async def test_revoked_key_is_refused_at_once_and_audited(
     status, body = await call(client, "GET", f"/v1/companies/{ABSENT_CNPJ}", secret)
     assert (status, body["code"]) == (401, "api_key_revoked")
 
-    status, events = await call(
-        client, "GET", "/v1/audit?action=api_key.", tenant["admin_key"]
-    )
+    status, events = await call(client, "GET", "/v1/audit?action=api_key.", tenant["admin_key"])
     assert status == 200
     actions = [(event["action"], event["target_id"]) for event in events["data"]]
     assert ("api_key.revoked", key_id) in actions
@@ -173,7 +175,9 @@ async def test_expired_key_is_refused(
 ) -> None:
     assert settings.database_url
     key_id, key = await create_api_key(
-        settings.database_url, tenant["id"], expires_at=dt.datetime.now(dt.UTC) + dt.timedelta(days=1)
+        settings.database_url,
+        tenant["id"],
+        expires_at=dt.datetime.now(dt.UTC) + dt.timedelta(days=1),
     )
     assert (await call(client, "GET", f"/v1/companies/{ABSENT_CNPJ}", key))[0] == 404
 
@@ -202,12 +206,20 @@ async def test_rotation_keeps_the_old_key_for_the_overlap(
     client: TestClient, tenant: dict[str, str]
 ) -> None:
     _status, created = await call(
-        client, "POST", "/v1/api-keys", tenant["admin_key"], {"name": "ERP", "scopes": ["registry:read"]}
+        client,
+        "POST",
+        "/v1/api-keys",
+        tenant["admin_key"],
+        {"name": "ERP", "scopes": ["registry:read"]},
     )
     old_id, old_secret = created["data"]["id"], created["data"]["key"]
 
     status, rotated = await call(
-        client, "POST", f"/v1/api-keys/{old_id}/rotate", tenant["admin_key"], {"overlap_seconds": 600}
+        client,
+        "POST",
+        f"/v1/api-keys/{old_id}/rotate",
+        tenant["admin_key"],
+        {"overlap_seconds": 600},
     )
     assert status == 201
     new_secret = rotated["data"]["key"]
@@ -232,7 +244,11 @@ async def test_rotation_without_overlap_ends_the_old_key_now(
     client: TestClient, tenant: dict[str, str]
 ) -> None:
     _status, created = await call(
-        client, "POST", "/v1/api-keys", tenant["admin_key"], {"name": "BI", "scopes": ["registry:read"]}
+        client,
+        "POST",
+        "/v1/api-keys",
+        tenant["admin_key"],
+        {"name": "BI", "scopes": ["registry:read"]},
     )
     old_id, old_secret = created["data"]["id"], created["data"]["key"]
 
@@ -250,14 +266,22 @@ async def test_rotation_without_overlap_ends_the_old_key_now(
     assert (status, body["code"]) == (400, "api_key_not_active")
 
     status, body = await call(
-        client, "POST", f"/v1/api-keys/{old_id}/rotate", tenant["admin_key"], {"overlap_seconds": 10**7}
+        client,
+        "POST",
+        f"/v1/api-keys/{old_id}/rotate",
+        tenant["admin_key"],
+        {"overlap_seconds": 10**7},
     )
     assert (status, body["field"]) == (400, "overlap_seconds")
 
 
 async def test_last_use_is_recorded(client: TestClient, tenant: dict[str, str]) -> None:
     _status, created = await call(
-        client, "POST", "/v1/api-keys", tenant["admin_key"], {"name": "uso", "scopes": ["registry:read"]}
+        client,
+        "POST",
+        "/v1/api-keys",
+        tenant["admin_key"],
+        {"name": "uso", "scopes": ["registry:read"]},
     )
     key_id, secret = created["data"]["id"], created["data"]["key"]
     assert created["data"]["last_used_at"] is None
@@ -273,7 +297,11 @@ async def test_inactive_keys_are_listed_only_on_request(
     client: TestClient, tenant: dict[str, str]
 ) -> None:
     _status, created = await call(
-        client, "POST", "/v1/api-keys", tenant["admin_key"], {"name": "velha", "scopes": ["registry:read"]}
+        client,
+        "POST",
+        "/v1/api-keys",
+        tenant["admin_key"],
+        {"name": "velha", "scopes": ["registry:read"]},
     )
     key_id = created["data"]["id"]
     await call(client, "DELETE", f"/v1/api-keys/{key_id}", tenant["admin_key"])
@@ -304,7 +332,9 @@ async def test_other_tenants_keys_do_not_exist_for_me(
         status, body = await call(client, method, path, tenant["admin_key"])
         assert (status, body["code"]) == (404, "not_found"), (method, path)
 
-    _status, listed = await call(client, "GET", "/v1/api-keys?include_inactive=true", tenant["admin_key"])
+    _status, listed = await call(
+        client, "GET", "/v1/api-keys?include_inactive=true", tenant["admin_key"]
+    )
     assert other_key_id not in {item["id"] for item in listed["data"]}
 
     # The other tenant's key survived the attempts.
@@ -342,7 +372,11 @@ async def test_host_keys_live_on_the_host_side(
     status, body = await call(client, "GET", f"/v1/companies/{ABSENT_CNPJ}", host_key)
     assert (status, body["code"]) == (403, "tenant_required")
     status, body = await call(
-        client, "GET", f"/v1/companies/{ABSENT_CNPJ}", host_key, headers={"X-Tenant-ID": tenant["id"]}
+        client,
+        "GET",
+        f"/v1/companies/{ABSENT_CNPJ}",
+        host_key,
+        headers={"X-Tenant-ID": tenant["id"]},
     )
     assert (status, body["code"]) == (403, "tenant_header_not_allowed")
 
@@ -356,7 +390,9 @@ async def test_suspended_tenant_keys_get_the_reason(
     client: TestClient, settings: Settings, tenant: dict[str, str], app_container: Container
 ) -> None:
     assert settings.database_url
-    assert (await call(client, "GET", f"/v1/companies/{ABSENT_CNPJ}", tenant["admin_key"]))[0] == 404
+    assert (await call(client, "GET", f"/v1/companies/{ABSENT_CNPJ}", tenant["admin_key"]))[
+        0
+    ] == 404
 
     await owner_execute(
         settings.database_url,

@@ -38,7 +38,12 @@ from tests.support.identity import (
 KEYS_PATH = "/v1/api-keys"
 HOST_KEYS_PATH = "/v1/host/api-keys"
 PROBLEM_JSON = "application/problem+json"
-RATE_LIMIT_HEADERS = ("RateLimit-Limit", "RateLimit-Remaining", "RateLimit-Reset", "RateLimit-Policy")
+RATE_LIMIT_HEADERS = (
+    "RateLimit-Limit",
+    "RateLimit-Remaining",
+    "RateLimit-Reset",
+    "RateLimit-Policy",
+)
 
 
 @attrs.frozen
@@ -257,8 +262,10 @@ async def test_host_key_gets_host_limit(api: Api) -> None:
 
     assert [reply.status for reply in replies] == [200, 200, 429]
     assert header_int(replies[0], "RateLimit-Limit") == 2
-    assert replies[2].body["detail"].startswith(
-        "Limite de 2 requisições por minuto desta chave de API atingido."
+    assert (
+        replies[2]
+        .body["detail"]
+        .startswith("Limite de 2 requisições por minuto desta chave de API atingido.")
     )
 
 

@@ -38,9 +38,10 @@ def test_migrations_round_trip(empty_database_url: str) -> None:
     config.set_main_option("sqlalchemy.url", sqlalchemy_url(empty_database_url))
 
     migrate(empty_database_url)
-    assert asyncio.run(
-        _execute(empty_database_url, "SELECT version_num FROM alembic_version")
-    ) == ScriptDirectory.from_config(config).get_current_head()
+    assert (
+        asyncio.run(_execute(empty_database_url, "SELECT version_num FROM alembic_version"))
+        == ScriptDirectory.from_config(config).get_current_head()
+    )
 
     command.downgrade(config, "base")
     assert asyncio.run(_execute(empty_database_url, "SELECT to_regnamespace('registry')")) is None

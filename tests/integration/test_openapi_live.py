@@ -97,7 +97,9 @@ async def test_missing_scope_answers_the_documented_403(
             continue
         owner = None if access.zone is Zone.HOST else tenant_id
         side = HOST_PERMISSIONS if owner is None else TENANT_PERMISSIONS
-        _id, key = await create_api_key(settings.database_url, owner, sorted(side - {access.permission}))
+        _id, key = await create_api_key(
+            settings.database_url, owner, sorted(side - {access.permission})
+        )
 
         status, body, errors = await send(
             live, method, concrete(template), operation, {"X-API-Key": key}

@@ -68,7 +68,9 @@ async def user_token(world: dict[str, Any], settings: Settings, role: Role) -> s
     """A fresh login session of a new user of ``role``, as its access token."""
     assert settings.database_url
     tenant_id = None if role is Role.HOST_ADMIN else world["tenant_id"]
-    account_id, session_id, email = await create_user_session(settings.database_url, tenant_id, role)
+    account_id, session_id, email = await create_user_session(
+        settings.database_url, tenant_id, role
+    )
     tokens = await provide(world["container"].access_tokens)
     return str(tokens.issue(access_claims(account_id, session_id, tenant_id, role, email)))
 
@@ -172,9 +174,7 @@ async def test_host_admin_inside_a_tenant_acts_as_its_admin(
     assert mismatches == []
 
 
-async def test_keys_need_the_scope_of_each_route(
-    world: dict[str, Any], settings: Settings
-) -> None:
+async def test_keys_need_the_scope_of_each_route(world: dict[str, Any], settings: Settings) -> None:
     assert settings.database_url
     mismatches = []
     for (method, template), access in sorted(ROUTE_ACCESS.items()):

@@ -53,7 +53,9 @@ async def two_tenants(database_url: str) -> AsyncIterator[tuple[str, str]]:
     tenants = []
     for name in ("Isolamento A", "Isolamento B"):
         tenant_id = await create_tenant(database_url, name)
-        account_id, session_id, _email = await create_user_session(database_url, tenant_id, Role.ADMIN)
+        account_id, session_id, _email = await create_user_session(
+            database_url, tenant_id, Role.ADMIN
+        )
         await create_api_key(database_url, tenant_id)
 
         conn = await asyncpg.connect(database_url)
@@ -179,7 +181,9 @@ async def test_host_setting_sees_host_rows_but_no_tenant_rows(
     async with as_app.transaction():
         await as_app.execute("SELECT set_config('garimpo.host', 'on', true)")
         keys = {str(v) for (v,) in await as_app.fetch("SELECT id FROM api_key")}
-        tenant_keys = await as_app.fetchval("SELECT count(*) FROM api_key WHERE tenant_id IS NOT NULL")
+        tenant_keys = await as_app.fetchval(
+            "SELECT count(*) FROM api_key WHERE tenant_id IS NOT NULL"
+        )
         leads = await as_app.fetchval("SELECT count(*) FROM lead")
 
     assert host_key_id in keys

@@ -47,7 +47,10 @@ async def create_tenant(
                     requests_per_minute,
                 )
             await conn.execute(
-                "INSERT INTO tenant (id, name, plan_id) VALUES ($1, $2, $3)", tenant_id, name, plan_id
+                "INSERT INTO tenant (id, name, plan_id) VALUES ($1, $2, $3)",
+                tenant_id,
+                name,
+                plan_id,
             )
     finally:
         await conn.close()
@@ -118,7 +121,13 @@ async def create_user_session(
 
 
 def access_claims(
-    account_id: str, session_id: str, tenant_id: str | None, role: Role, email: str, *, minutes: int = 15
+    account_id: str,
+    session_id: str,
+    tenant_id: str | None,
+    role: Role,
+    email: str,
+    *,
+    minutes: int = 15,
 ) -> AccessClaims:
     return AccessClaims(
         account_id=account_id,
@@ -155,7 +164,10 @@ async def create_tenant_with_plan(
                 requests_per_minute,
             )
             await conn.execute(
-                "INSERT INTO tenant (id, name, plan_id) VALUES ($1, $2, $3)", tenant_id, name, plan_id
+                "INSERT INTO tenant (id, name, plan_id) VALUES ($1, $2, $3)",
+                tenant_id,
+                name,
+                plan_id,
             )
     finally:
         await conn.close()

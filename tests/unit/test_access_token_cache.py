@@ -40,7 +40,9 @@ def test_changed_token_is_not_served_from_cache() -> None:
     codec.decode(token)
 
     header, payload, signature = token.split(".")
-    tampered = ".".join([header, payload, signature[:-2] + ("AA" if signature[-2:] != "AA" else "BB")])
+    tampered = ".".join(
+        [header, payload, signature[:-2] + ("AA" if signature[-2:] != "AA" else "BB")]
+    )
 
     with pytest.raises(AuthenticationFailed) as refused:
         codec.decode(tampered)

@@ -41,7 +41,11 @@ def tenant_user() -> Principal:
 
 def host_admin() -> Principal:
     return Principal(
-        kind=PrincipalKind.ACCOUNT, id="admin-1", tenant_id=None, role=Role.HOST_ADMIN, session_id="s"
+        kind=PrincipalKind.ACCOUNT,
+        id="admin-1",
+        tenant_id=None,
+        role=Role.HOST_ADMIN,
+        session_id="s",
     )
 
 
