@@ -98,6 +98,9 @@ class Settings:
     host_requests_per_minute: int = 1200
     #: Seconds the rate limiter waits for Redis before letting a request through.
     rate_limit_timeout_seconds: float = 0.2
+    #: Seconds between maintenance rounds of an API process (expired holds,
+    #: expired credits, queued notifications); 0 turns them off.
+    maintenance_interval_seconds: float = 30.0
 
 
 def load_settings(environ: dict[str, str] | None = None, env_file: Path | None = None) -> Settings:
@@ -148,6 +151,9 @@ def load_settings(environ: dict[str, str] | None = None, env_file: Path | None =
         host_requests_per_minute=_read_int(merged, "HOST_REQUESTS_PER_MINUTE", 1200, minimum=1),
         rate_limit_timeout_seconds=(
             _read_int(merged, "RATE_LIMIT_TIMEOUT_MILLISECONDS", 200, minimum=1) / 1000
+        ),
+        maintenance_interval_seconds=float(
+            _read_int(merged, "MAINTENANCE_INTERVAL_SECONDS", 30, minimum=0)
         ),
     )
 

@@ -15,6 +15,7 @@ from application.rate_limiting import RateDecision
 from domain.audit import Actor
 from domain.identity import Principal
 from domain.search import Page, PageRequest, SearchCriteria
+from entrypoints import maintenance
 from entrypoints.container import (
     Container,
     app_role_name,
@@ -103,8 +104,13 @@ async def _container_resources(app: web.Application) -> AsyncIterator[None]:
     await container.init_resources()
     auth_state = await provide(container.auth_state)
     listener = asyncio.create_task(auth_state.listen(), name="auth-cache-listener")
+    interval = container.settings().maintenance_interval_seconds
+    periodic = maintenance.start(container, interval) if interval > 0 else None
     log.info("api_started")
     yield
+    if periodic is not None:
+        periodic.cancel()
+        await asyncio.gather(periodic, return_exceptions=True)
     auth_state.stop()
     try:
         await asyncio.wait_for(listener, timeout=5)
