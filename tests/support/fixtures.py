@@ -112,6 +112,8 @@ def settings(database_url: str, redis_url: str, tmp_path: Path) -> Settings:
         ingest_chunk_bytes=64 * 1024,
         shared_contact_threshold=3,
         ingest_min_ratio=0.0,
+        # Tests run maintenance rounds themselves, when they mean to.
+        maintenance_interval_seconds=0,
     )
 
 
