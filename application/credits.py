@@ -433,9 +433,19 @@ class Credits:
         )
 
     async def reverse(
-        self, actor: Actor, tenant_id: str, entry_id: str, *, reason: Any
+        self,
+        actor: Actor,
+        tenant_id: str,
+        entry_id: str,
+        *,
+        reason: Any,
+        idempotency_key: str | None = None,
     ) -> LedgerEntry:
-        """Undo an entry with a compensating one; a second reversal of it is refused."""
+        """Undo an entry with a compensating one; a second reversal of it is refused.
+
+        A retried request replays only with the same ``idempotency_key``; any
+        other second reversal raises EntryAlreadyReversed.
+        """
         text = credit_reason(reason, required=True)
         return await self._post(
             actor,
@@ -443,8 +453,7 @@ class Credits:
             EntryKind.REVERSAL,
             0,
             reason=text,
-            # One reversal per entry: the key makes a retried request a replay.
-            idempotency_key=f"reversal:{entry_id}",
+            idempotency_key=idempotency_key,
             reference_type="entry",
             reference_id=entry_id,
             reverses=entry_id,
