@@ -1,10 +1,10 @@
 """Credit use cases: holds when qualification starts, captures and releases when it ends,
 grants, adjustments and reversals by the host, and the reads behind the reports.
 
-The ledger repository of a scope posts every operation atomically; these use
-cases choose the operation, validate what people typed, audit manual entries
-and queue the low-balance alert in the same transaction as the entry that
-crossed the threshold.
+The ledger repository of a scope posts every operation atomically, and queues
+the low-balance alert in the transaction of the entry that crosses the
+tenant's threshold; these use cases choose the operation, validate what
+people typed and audit manual entries.
 """
 
 from __future__ import annotations
@@ -29,11 +29,12 @@ from domain.credits import (
     ReleaseStatus,
     credit_amount,
     credit_reason,
-    crossed_low_balance,
 )
 from domain.errors import InvalidSearch
 from domain.search import Page, PageRequest
 
+#: Kind of the outbox notification the ledger queues when the available credits
+#: fall to the tenant's threshold.
 LOW_BALANCE_ALERT = "credits.low"
 
 
@@ -233,24 +234,6 @@ class Outbox(Protocol):
     async def add(self, tenant_id: str, kind: str, payload: dict[str, Any]) -> None: ...
 
 
-async def queue_low_balance_alert(scope: Scope, tenant_id: str, movement: Movement) -> bool:
-    """Queue the alert when ``movement`` crossed the tenant's threshold; tell whether it did."""
-    threshold = movement.low_balance_threshold
-    if threshold is None or not crossed_low_balance(
-        movement.available_before, movement.available_after, threshold
-    ):
-        return False
-    await scope.outbox.add(
-        tenant_id,
-        LOW_BALANCE_ALERT,
-        {
-            "available": movement.available_after,
-            "threshold": threshold,
-        },
-    )
-    return True
-
-
 async def capture_in_scope(
     scope: Scope,
     tenant_id: str,
@@ -264,11 +247,9 @@ async def capture_in_scope(
     The lead-qualification use case calls this in the transaction that creates
     the lead, so the lead and its charge commit together or not at all.
     """
-    captured = await scope.credits.capture(
+    return await scope.credits.capture(
         tenant_id, prelead_id, lead_reference=lead_reference, actor=actor
     )
-    await queue_low_balance_alert(scope, tenant_id, captured.movement)
-    return captured
 
 
 async def release_in_scope(
@@ -280,11 +261,7 @@ async def release_in_scope(
     actor: Actor,
 ) -> Released:
     """Release a pre-lead's hold inside the caller's transaction (any outcome but QUALIFIED)."""
-    released = await scope.credits.release(
-        tenant_id, prelead_id=prelead_id, reason=reason, actor=actor
-    )
-    await queue_low_balance_alert(scope, tenant_id, released.movement)
-    return released
+    return await scope.credits.release(tenant_id, prelead_id=prelead_id, reason=reason, actor=actor)
 
 
 class QualificationCredits:
@@ -316,7 +293,7 @@ class QualificationCredits:
         Raises InsufficientCredits, whose ``available`` says how many the
         balance covers, so the caller can start with that many.
         """
-        async with self._uow.tenant(tenant_id) as scope:
+        async with self._uow.statements(tenant_id) as scope:
             held = await scope.credits.hold(
                 tenant_id,
                 prelead_ids,
@@ -325,13 +302,14 @@ class QualificationCredits:
                 partial=partial,
                 actor=actor,
             )
-            await queue_low_balance_alert(scope, tenant_id, held.movement)
         return held.result
 
     async def capture(
         self, actor: Actor, tenant_id: str, prelead_id: str, *, lead_reference: str | None = None
     ) -> Captured:
-        async with self._uow.tenant(tenant_id) as scope:
+        # One statement, committed on its own: the account lock is released
+        # by the server's commit, without waiting for this process to answer.
+        async with self._uow.statements(tenant_id) as scope:
             return await capture_in_scope(
                 scope, tenant_id, prelead_id, lead_reference=lead_reference, actor=actor
             )
@@ -339,7 +317,7 @@ class QualificationCredits:
     async def release(
         self, actor: Actor, tenant_id: str, prelead_id: str, *, reason: ReleaseReason
     ) -> Released:
-        async with self._uow.tenant(tenant_id) as scope:
+        async with self._uow.statements(tenant_id) as scope:
             return await release_in_scope(scope, tenant_id, prelead_id, reason=reason, actor=actor)
 
     async def release_job(self, actor: Actor, tenant_id: str, job_id: str) -> int:
@@ -490,7 +468,6 @@ class Credits:
             entry = await scope.credits.entry(posted.entry_id)
             assert entry is not None, "a posted entry is readable in its own transaction"
             if posted.created:
-                await queue_low_balance_alert(scope, tenant_id, posted.movement)
                 if actor.type is not ActorType.SYSTEM:
                     await scope.audit.record(
                         AuditEvent(
@@ -532,7 +509,6 @@ class CreditMaintenance:
                 result = await scope.credits.release(
                     tenant_id, hold_id=hold_id, reason=ReleaseReason.EXPIRED, actor=actor
                 )
-                await queue_low_balance_alert(scope, tenant_id, result.movement)
             released += result.status is ReleaseStatus.RELEASED
         return released
 
@@ -545,16 +521,5 @@ class CreditMaintenance:
         for tenant_id in tenants:
             async with self._uow.tenant(tenant_id) as scope:
                 posted = await scope.credits.expire_lots(tenant_id, now, actor)
-                if posted:
-                    first, last = posted[0].movement, posted[-1].movement
-                    await queue_low_balance_alert(
-                        scope,
-                        tenant_id,
-                        Movement(
-                            available_before=first.available_before,
-                            available_after=last.available_after,
-                            low_balance_threshold=last.low_balance_threshold,
-                        ),
-                    )
             count += len(posted)
         return count

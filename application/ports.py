@@ -19,6 +19,11 @@ from domain.audit import AuditEvent
 if TYPE_CHECKING:
     from application.accounts import AccountRepository
     from application.api_keys import ApiKeyRepository
+    from application.billing import (
+        StripeEventRepository,
+        StripeIdRepository,
+        SubscriptionRepository,
+    )
     from application.credits import CreditLedger, Outbox
     from application.tenancy import PlanRepository, TenantRepository
 
@@ -46,6 +51,12 @@ class Scope(Protocol):
     def credits(self) -> CreditLedger: ...
     @property
     def outbox(self) -> Outbox: ...
+    @property
+    def subscriptions(self) -> SubscriptionRepository: ...
+    @property
+    def stripe_events(self) -> StripeEventRepository: ...
+    @property
+    def stripe_ids(self) -> StripeIdRepository: ...
 
 
 class UnitOfWork(Protocol):
@@ -55,6 +66,16 @@ class UnitOfWork(Protocol):
 
     def host(self) -> AbstractAsyncContextManager[Scope]:
         """A transaction on the host's own rows (tenants, plans, host admins, host keys)."""
+        ...
+
+    def statements(self, tenant_id: str) -> AbstractAsyncContextManager[Scope]:
+        """A connection where each call commits on its own, for calls that are one statement.
+
+        Only the credit posting functions belong here: they set the tenant
+        themselves and hold the tenant's account lock until the server's
+        commit, which then does not wait on this process. Any other read or
+        write made through this scope sees no tenant rows.
+        """
         ...
 
     def unscoped(self) -> AbstractAsyncContextManager[Scope]:

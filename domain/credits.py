@@ -163,15 +163,6 @@ class CreditBalance:
         }
 
 
-def crossed_low_balance(before: int, after: int, threshold: int) -> bool:
-    """Tell whether the available credits just fell to the threshold or below it.
-
-    Only the entry that crosses the line alerts; staying below it does not
-    alert again until the credits rise above the line and fall once more.
-    """
-    return before > threshold >= after
-
-
 @attrs.frozen(kw_only=True)
 class LedgerEntry:
     id: str

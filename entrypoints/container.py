@@ -102,8 +102,8 @@ def resolve_redis_url(settings: Settings) -> str:
     return redis_url_for(_embedded_redis[0])
 
 
-async def engine_resource(database_url: str) -> AsyncIterator[AsyncEngine]:
-    engine = create_engine(database_url)
+async def engine_resource(database_url: str, pool_size: int = 10) -> AsyncIterator[AsyncEngine]:
+    engine = create_engine(database_url, pool_size=pool_size)
     try:
         yield engine
     finally:
@@ -149,7 +149,9 @@ class Container(containers.DeclarativeContainer):
     #: Owner connection: migrations, ingestion, the CLI's bookkeeping.
     engine = providers.Resource(engine_resource, database_url)
     #: Application-role connection: everything the API does, under row-level security.
-    app_engine = providers.Resource(engine_resource, app_database_url)
+    app_engine = providers.Resource(
+        engine_resource, app_database_url, settings.provided.database_pool_size
+    )
     redis = providers.Resource(redis_resource, redis_url)
     http_client = providers.Resource(http_client_resource)
 

@@ -84,6 +84,8 @@ class Settings:
     #: the user ``app_database_role`` (enough with trust or peer authentication).
     app_database_url: str | None = None
     app_database_role: str = "garimpo_app"
+    #: Connections each engine keeps open; as many more may open under a burst.
+    database_pool_size: int = 10
     #: Secret that signs access tokens (at least 32 bytes). None keeps a random
     #: one in ``var_dir``, so tokens survive a restart of the embedded setup.
     jwt_secret: str | None = None
@@ -141,6 +143,7 @@ def load_settings(environ: dict[str, str] | None = None, env_file: Path | None =
         max_per_page=_read_int(merged, "MAX_PER_PAGE", 200, minimum=1),
         app_database_url=merged.get("APP_DATABASE_URL") or None,
         app_database_role=_read_role(merged),
+        database_pool_size=_read_int(merged, "DATABASE_POOL_SIZE", 10, minimum=1),
         jwt_secret=_read_secret(merged, "JWT_SECRET"),
         access_token_minutes=_read_int(merged, "ACCESS_TOKEN_MINUTES", 15, minimum=1),
         refresh_token_days=_read_int(merged, "REFRESH_TOKEN_DAYS", 30, minimum=1),

@@ -79,6 +79,11 @@ class PostgresUnitOfWork:
             yield PostgresScope(conn, None)
 
     @asynccontextmanager
+    async def statements(self, tenant_id: str) -> AsyncIterator[PostgresScope]:
+        async with raw_connection(self._engine) as conn:
+            yield PostgresScope(conn, str(tenant_id))
+
+    @asynccontextmanager
     async def unscoped(self) -> AsyncIterator[PostgresScope]:
         async with raw_connection(self._engine) as conn, conn.transaction():
             yield PostgresScope(conn, None)

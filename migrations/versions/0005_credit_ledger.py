@@ -345,7 +345,10 @@ def _policies() -> None:
 
 
 def _posting_functions() -> None:
-    # Lock the tenant's account row, creating it on first use.
+    # Lock the tenant's account row, creating it on first use. A call made
+    # outside a tenant transaction (one statement, committed on its own) sets
+    # the tenant for that statement; a call inside another tenant's
+    # transaction is refused.
     op.execute(
         """
         CREATE FUNCTION credit_lock_account(p_tenant uuid) RETURNS credit_account
@@ -353,6 +356,12 @@ def _posting_functions() -> None:
         DECLARE
             account credit_account;
         BEGIN
+            IF app_tenant() IS NULL THEN
+                PERFORM set_config('garimpo.tenant_id', p_tenant::text, true);
+            ELSIF app_tenant() <> p_tenant THEN
+                RAISE EXCEPTION 'tenant_mismatch';
+            END IF;
+
             SELECT * INTO account FROM credit_account WHERE tenant_id = p_tenant FOR UPDATE;
             IF NOT FOUND THEN
                 INSERT INTO credit_account (tenant_id) VALUES (p_tenant) ON CONFLICT DO NOTHING;
@@ -360,6 +369,17 @@ def _posting_functions() -> None:
             END IF;
             RETURN account;
         END
+        $$
+        """
+    )
+
+    op.execute(
+        """
+        CREATE FUNCTION credit_threshold(p_tenant uuid) RETURNS integer
+        LANGUAGE sql STABLE AS $$
+            -- 10 is TenantSettings' default, for tenants whose settings predate the key.
+            SELECT coalesce((settings ->> 'low_balance_threshold')::integer, 10)
+              FROM tenant WHERE id = p_tenant
         $$
         """
     )
@@ -374,6 +394,7 @@ def _posting_functions() -> None:
         ) RETURNS credit_entry LANGUAGE plpgsql AS $$
         DECLARE
             entry credit_entry;
+            threshold integer;
         BEGIN
             IF p_account.balance + p_amount < 0
                     OR p_account.held + p_held_change > p_account.balance + p_amount THEN
@@ -400,6 +421,20 @@ def _posting_functions() -> None:
                SET balance = entry.balance_after, held = entry.held_after,
                    last_seq = entry.seq, updated_at = entry.created_at
              WHERE tenant_id = p_account.tenant_id;
+
+            -- The low-balance alert: queued by the entry whose decrease takes the
+            -- available credits from above the tenant's threshold to it or below,
+            -- in the same transaction, so it is neither lost nor repeated.
+            IF p_amount - p_held_change < 0 THEN
+                threshold := credit_threshold(p_account.tenant_id);
+                IF p_account.balance - p_account.held > threshold
+                        AND entry.balance_after - entry.held_after <= threshold THEN
+                    INSERT INTO notification_outbox (tenant_id, kind, payload)
+                    VALUES (p_account.tenant_id, 'credits.low', json_build_object(
+                        'available', entry.balance_after - entry.held_after,
+                        'threshold', threshold, 'entry_id', entry.id));
+                END IF;
+            END IF;
 
             -- Every decrease takes the credits that expire first.
             IF p_amount < 0 AND p_kind <> 'expiry' THEN
@@ -451,17 +486,6 @@ def _posting_functions() -> None:
         )
         """
     )
-    op.execute(
-        """
-        CREATE FUNCTION credit_threshold(p_tenant uuid) RETURNS integer
-        LANGUAGE sql STABLE AS $$
-            -- 10 is TenantSettings' default, for tenants whose settings predate the key.
-            SELECT coalesce((settings ->> 'low_balance_threshold')::integer, 10)
-              FROM tenant WHERE id = p_tenant
-        $$
-        """
-    )
-
     # Captures waiting for credits take them as soon as some are available.
     op.execute(
         """
