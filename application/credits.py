@@ -20,10 +20,12 @@ from application.ports import Scope, UnitOfWork
 from domain.audit import Actor, ActorType, AuditEvent
 from domain.credits import (
     DEFAULT_HOLD_LIFETIME,
+    MAX_CREDITS_PER_ENTRY,
     CaptureStatus,
     CreditBalance,
     EntryKind,
     HoldResult,
+    InvalidCreditOperation,
     LedgerEntry,
     ReleaseReason,
     ReleaseStatus,
@@ -83,6 +85,26 @@ class Released:
     entry_id: str | None
     movement: Movement
     settled_preleads: tuple[str, ...] = ()
+
+
+@attrs.frozen(kw_only=True)
+class Coverage:
+    """How many of the pre-leads a qualification would start with the credits available now."""
+
+    requested: int
+    balance: CreditBalance
+
+    @property
+    def covered(self) -> int:
+        return max(0, min(self.requested, self.balance.available))
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "requested": self.requested,
+            "covered": self.covered,
+            "missing": self.requested - self.covered,
+            **self.balance.to_json(),
+        }
 
 
 @attrs.frozen(kw_only=True)
@@ -343,6 +365,15 @@ class Credits:
     async def balance(self, tenant_id: str) -> CreditBalance:
         async with self._uow.tenant(tenant_id) as scope:
             return await scope.credits.balance(tenant_id)
+
+    async def coverage(self, tenant_id: str, requested: int) -> Coverage:
+        """Say how many of ``requested`` pre-leads the available credits cover, before starting."""
+        if requested < 1 or requested > MAX_CREDITS_PER_ENTRY:
+            raise InvalidCreditOperation(
+                "Informe quantos pré-leads a qualificação teria, de 1 em diante.",
+                field="preleads",
+            )
+        return Coverage(requested=requested, balance=await self.balance(tenant_id))
 
     async def ledger(self, tenant_id: str, filters: LedgerFilter, page: PageRequest) -> Page:
         async with self._uow.tenant(tenant_id) as scope:
