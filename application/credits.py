@@ -1,9 +1,9 @@
 """Credit use cases: holds when qualification starts, captures and releases when it ends,
 grants, adjustments and reversals by the host, and the reads behind the reports.
 
-The ledger repository of a scope posts every operation atomically, and queues
-the low-balance alert in the transaction of the entry that crosses the
-tenant's threshold; these use cases choose the operation, validate what
+The ledger repository of a scope posts every operation atomically. It also
+queues the low-balance alert in the transaction of the entry that crosses the
+tenant's threshold. These use cases choose the operation, validate what
 people typed and audit manual entries.
 """
 

@@ -1,8 +1,9 @@
 """Credits: the ledger of what a tenant bought, promised and spent.
 
-A tenant's balance is the credits it owns; the held credits are promised to
-qualifications in progress (one per pre-lead); what is available for new
-work is the difference. Only a pre-lead classified QUALIFIED spends a credit.
+A tenant's balance is the credits it owns. The held credits are promised to
+qualifications in progress, one per pre-lead, and the available credits for
+new work are the difference. Only a pre-lead classified QUALIFIED spends a
+credit.
 
 Every change is one ledger entry, never edited: a mistake is corrected with
 a reversal, a new entry that points at the one it undoes.
@@ -225,7 +226,7 @@ class HoldStatus(enum.StrEnum):
 
 @attrs.frozen(kw_only=True)
 class HoldResult:
-    """What starting a qualification did to each pre-lead, and the account around it."""
+    """Result of starting a qualification: each pre-lead's hold and the available credits around it."""
 
     held: tuple[str, ...]
     already_held: tuple[str, ...]
