@@ -88,6 +88,13 @@ class Released:
 
 
 @attrs.frozen(kw_only=True)
+class PostOutcome:
+    entry: LedgerEntry
+    #: False when the idempotency key had already produced ``entry``.
+    created: bool
+
+
+@attrs.frozen(kw_only=True)
 class Coverage:
     """How many of the pre-leads a qualification would start with the credits available now."""
 
@@ -398,6 +405,31 @@ class Credits:
         expires_at: dt.datetime | None = None,
     ) -> LedgerEntry:
         """Add credits: a purchase, a plan's period, a courtesy. A repeated key grants once."""
+        outcome = await self.grant_outcome(
+            actor,
+            tenant_id,
+            amount,
+            reason=reason,
+            idempotency_key=idempotency_key,
+            reference_type=reference_type,
+            reference_id=reference_id,
+            expires_at=expires_at,
+        )
+        return outcome.entry
+
+    async def grant_outcome(
+        self,
+        actor: Actor,
+        tenant_id: str,
+        amount: Any,
+        *,
+        reason: Any = None,
+        idempotency_key: str | None = None,
+        reference_type: str = "admin",
+        reference_id: str | None = None,
+        expires_at: dt.datetime | None = None,
+    ) -> PostOutcome:
+        """Grant like ``grant``, and tell whether this call posted the entry or replayed its key."""
         credits = credit_amount(amount)
         text = credit_reason(reason, required=False)
         if expires_at is not None and expires_at <= self._clock():
@@ -430,7 +462,7 @@ class Credits:
         """A host admin's correction, up or down, with a mandatory reason."""
         credits = credit_amount(amount, allow_negative=True)
         text = credit_reason(reason, required=True)
-        return await self._post(
+        outcome = await self._post(
             actor,
             tenant_id,
             EntryKind.ADJUSTMENT,
@@ -440,6 +472,7 @@ class Credits:
             reference_type="admin",
             reference_id=_actor_reference(actor),
         )
+        return outcome.entry
 
     async def reverse(
         self,
@@ -456,7 +489,7 @@ class Credits:
         other second reversal raises EntryAlreadyReversed.
         """
         text = credit_reason(reason, required=True)
-        return await self._post(
+        outcome = await self._post(
             actor,
             tenant_id,
             EntryKind.REVERSAL,
@@ -467,6 +500,7 @@ class Credits:
             reference_id=entry_id,
             reverses=entry_id,
         )
+        return outcome.entry
 
     async def _post(
         self,
@@ -481,7 +515,7 @@ class Credits:
         reference_id: str | None,
         reverses: str | None = None,
         expires_at: dt.datetime | None = None,
-    ) -> LedgerEntry:
+    ) -> PostOutcome:
         key = idempotency_key or f"{kind.value}:{uuid.uuid4()}"
         async with self._uow.tenant(tenant_id) as scope:
             posted = await scope.credits.post(
@@ -515,7 +549,7 @@ class Credits:
                             detail={"reverses_entry_id": reverses} if reverses else None,
                         )
                     )
-        return entry
+        return PostOutcome(entry=entry, created=posted.created)
 
 
 def _actor_reference(actor: Actor) -> str | None:

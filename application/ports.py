@@ -24,8 +24,11 @@ if TYPE_CHECKING:
         StripeIdRepository,
         SubscriptionRepository,
     )
+    from application.credit_reports import CreditReportQueries
     from application.credits import CreditLedger, Outbox
+    from application.notifications import NotificationQueue
     from application.tenancy import PlanRepository, TenantRepository
+    from application.webhooks import WebhookRepository
 
 
 class AuditLog(Protocol):
@@ -51,6 +54,12 @@ class Scope(Protocol):
     def credits(self) -> CreditLedger: ...
     @property
     def outbox(self) -> Outbox: ...
+    @property
+    def credit_reports(self) -> CreditReportQueries: ...
+    @property
+    def notifications(self) -> NotificationQueue: ...
+    @property
+    def webhooks(self) -> WebhookRepository: ...
     @property
     def subscriptions(self) -> SubscriptionRepository: ...
     @property

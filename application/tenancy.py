@@ -22,8 +22,11 @@ import attrs
 
 from application.audit import AuditFilter, ReadAudit
 from application.authentication import AuthStateChanges
+from application.credit_reports import fill_days
+from application.credits import DailyUsage
 from application.ports import Scope, UnitOfWork
 from domain.audit import Actor, AuditEvent, changed_fields
+from domain.credits import CreditBalance
 from domain.errors import Conflict, DomainError, NotFound
 from domain.search import Page, PageRequest
 from domain.tenancy import (
@@ -43,6 +46,9 @@ from domain.tenancy import (
     check_plan_code,
     retention_end,
 )
+
+#: Days of captured credits in a tenant's usage, today included.
+USAGE_DAYS = 30
 
 # --- inputs and read models ----------------------------------------------------
 
@@ -141,6 +147,9 @@ class TenantUsage:
     members: MemberCounts
     #: That tenant's audit events, newest first.
     recent_events: Page
+    credits: CreditBalance
+    #: Credits captured on each of the last USAGE_DAYS days, in the tenant's timezone.
+    captured_by_day: tuple[DailyUsage, ...]
 
     def to_json(self) -> dict[str, Any]:
         """Everything but ``recent_events``, which the caller renders as a list with its meta."""
@@ -159,10 +168,13 @@ class TenantUsage:
                 "max": self.plan.limits.max_users if self.plan else None,
             },
             "api_keys": {"active": self.members.active_api_keys},
-            # NOTE: the credit ledger does not exist yet. It will fill the
-            # balance and the credits captured per day; until then the
-            # balance is null and the list empty, never a made-up number.
-            "credits": {"balance": None, "used_by_day": []},
+            "credits": {
+                **self.credits.to_json(),
+                "used_by_day": [
+                    {"date": day.day.isoformat(), "credits": day.captured}
+                    for day in self.captured_by_day
+                ],
+            },
         }
 
 
@@ -624,17 +636,32 @@ class Tenants:
         return view
 
     async def usage(self, tenant_id: str, events_page: PageRequest) -> TenantUsage:
-        """Plan, users, keys and recent audit events of a tenant, whatever its status."""
+        """Plan, users, keys, credits and recent audit events of a tenant, whatever its status."""
         async with self._uow.host() as scope:
             tenant = await _existing_tenant(scope, tenant_id)
             plan = await scope.plans.get(tenant.plan_id) if tenant.plan_id else None
 
-        # Users and keys live in the tenant's own tables: read them as that tenant.
+        # Users, keys and credits live in the tenant's own tables: read them as that tenant.
+        now = self._clock()
+        zone = zoneinfo.ZoneInfo(tenant.settings.timezone)
+        last_day = now.astimezone(zone).date()
+        first_day = last_day - dt.timedelta(days=USAGE_DAYS - 1)
         async with self._uow.tenant(tenant.id) as tenant_scope:
-            members = await tenant_scope.tenants.member_counts(tenant.id, self._clock())
+            members = await tenant_scope.tenants.member_counts(tenant.id, now)
+            credits = await tenant_scope.credits.balance(tenant.id)
+            by_day = await tenant_scope.credit_reports.daily_usage(
+                dt.datetime.combine(first_day, dt.time(), zone), now, tenant.settings.timezone
+            )
 
         events = await self._audit.for_host(AuditFilter(tenant_id=tenant.id), events_page)
-        return TenantUsage(tenant=tenant, plan=plan, members=members, recent_events=events)
+        return TenantUsage(
+            tenant=tenant,
+            plan=plan,
+            members=members,
+            recent_events=events,
+            credits=credits,
+            captured_by_day=fill_days(by_day, first_day, last_day),
+        )
 
     async def _record_transition(
         self,

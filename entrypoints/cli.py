@@ -32,6 +32,7 @@ from domain.audit import Actor, ActorType
 from domain.errors import DomainError
 from domain.ingestion import FileKind, RunSummary
 from domain.search import PageRequest, PhoneRequirement, SearchCriteria
+from entrypoints import maintenance
 from entrypoints.container import Container, app_role_name, build_container, provide
 from entrypoints.http.routes_registry import page_meta
 from entrypoints.logging import configure_logging
@@ -154,6 +155,12 @@ def _parser() -> argparse.ArgumentParser:
         "--fresh",
         action="store_true",
         help="recomeça do zero em vez de retomar uma carga interrompida",
+    )
+
+    commands.add_parser(
+        "maintenance",
+        help="roda uma rodada da manutenção (reservas e créditos vencidos, alertas de saldo, "
+        "webhooks) e mostra quantos itens cada etapa tratou",
     )
 
     admin = commands.add_parser("admin", help="administração da instalação")
@@ -299,9 +306,25 @@ async def _run(args: argparse.Namespace, settings: Settings) -> int:
             return await _demo(container, settings, args)
         if args.command == "admin":
             return await _create_host_admin(container, args)
+        if args.command == "maintenance":
+            return await _maintenance(container)
         raise AssertionError(f"unhandled command {args.command}")
     finally:
         await container.shutdown_resources()
+
+
+async def _maintenance(container: Container) -> int:
+    """Run one maintenance round and print each step's count; return 1 when a step failed."""
+    counts = await maintenance.run_round(container)
+    if counts is None:
+        print(
+            "garimpo: outra rodada de manutenção está em andamento; tente de novo em instantes.",
+            file=sys.stderr,
+        )
+        return 1
+    for name, count in counts.items():
+        print(f"{name}: {'falhou (veja o log)' if count < 0 else count}")
+    return 1 if any(count < 0 for count in counts.values()) else 0
 
 
 async def _ingest(container: Container, source: str, *, force: bool, fresh: bool) -> RunSummary:

@@ -37,16 +37,28 @@ from adapters.sandbox.email import SandboxEmailSender
 from adapters.security.keys import RandomTokens, Sha256ApiKeys
 from adapters.security.passwords import Argon2Passwords
 from adapters.security.tokens import JwtAccessTokens
+from adapters.stripe.gateway import StripeBillingGateway, StripeUrls, open_stripe_client
+from adapters.webhooks.transport import (
+    AiohttpWebhookTransport,
+    new_webhook_secret,
+    webhook_session_resource,
+)
 from application.accounts import PasswordResets, Sessions
 from application.api_keys import ApiKeys
 from application.audit import ReadAudit
 from application.authentication import Authenticate, EnterTenant
+from application.billing import Billing
+from application.billing_sync import BillingSync
+from application.credit_reports import CreditReports
 from application.credits import CreditMaintenance, Credits, QualificationCredits
+from application.host_credits import HostCredits
 from application.ingestion import IngestMonth, MunicipalityMap
+from application.notifications import NotificationDispatcher
 from application.rate_limiting import LimitRequests, RateLimitPolicy
 from application.search import GetCompany, SearchPreLeads
 from application.tenancy import Plans, Tenants, TenantSettingsAccess
 from application.users import HostAdmins, Users
+from application.webhooks import WebhookDeliveries, WebhookEndpoints
 from entrypoints.embedded import redis_url_for, start_embedded_postgres, start_embedded_redis
 from entrypoints.settings import Settings
 
@@ -124,6 +136,24 @@ async def http_client_resource() -> AsyncIterator[httpx.AsyncClient]:
         timeout=httpx.Timeout(60.0, connect=30.0), follow_redirects=True
     ) as client:
         yield client
+
+
+async def stripe_gateway_resource(settings: Settings) -> AsyncIterator[StripeBillingGateway | None]:
+    """Open the Stripe gateway, or yield None when STRIPE_API_KEY is unset and billing is off."""
+    if not settings.stripe_api_key:
+        yield None
+        return
+    client, pool = open_stripe_client(settings.stripe_api_key, settings.stripe_api_base)
+    success, cancel, portal = settings.billing_return_urls()
+    try:
+        yield StripeBillingGateway(
+            client,
+            urls=StripeUrls(checkout_success=success, checkout_cancel=cancel, portal_return=portal),
+            webhook_secret=settings.stripe_webhook_secret,
+            webhook_tolerance_seconds=settings.stripe_webhook_tolerance_seconds,
+        )
+    finally:
+        await pool.close_async()
 
 
 def chunk_reader(
@@ -221,6 +251,48 @@ class Container(containers.DeclarativeContainer):
     credits = providers.Singleton(Credits, unit_of_work)
     qualification_credits = providers.Singleton(QualificationCredits, unit_of_work)
     credit_maintenance = providers.Singleton(CreditMaintenance, unit_of_work)
+    credit_reports = providers.Singleton(CreditReports, unit_of_work)
+    host_credits = providers.Singleton(HostCredits, unit_of_work, credits, credit_reports)
+
+    # Low-balance alerts and tenant webhooks, sent after the ledger's commit.
+    notification_dispatcher = providers.Singleton(
+        NotificationDispatcher, unit_of_work, email_sender
+    )
+    #: One client session per process for webhooks, whose resolver refuses
+    #: private and metadata addresses (see adapters.webhooks.transport).
+    webhook_session = providers.Resource(
+        webhook_session_resource,
+        allow_private=settings.provided.webhook_allow_private_targets,
+        timeout_seconds=settings.provided.webhook_timeout_seconds,
+    )
+    webhook_transport = providers.Singleton(
+        AiohttpWebhookTransport,
+        webhook_session,
+        allow_private=settings.provided.webhook_allow_private_targets,
+        timeout_seconds=settings.provided.webhook_timeout_seconds,
+    )
+    webhook_endpoints = providers.Singleton(
+        WebhookEndpoints,
+        unit_of_work,
+        new_secret=providers.Object(new_webhook_secret),
+        allow_private_targets=settings.provided.webhook_allow_private_targets,
+    )
+    webhook_deliveries = providers.Singleton(WebhookDeliveries, unit_of_work, webhook_transport)
+
+    # Billing: Stripe subscriptions that grant credits; off without STRIPE_API_KEY.
+    billing_gateway = providers.Resource(stripe_gateway_resource, settings)
+    billing = providers.Singleton(Billing, unit_of_work, billing_gateway)
+    billing_sync = providers.Singleton(
+        BillingSync,
+        unit_of_work,
+        billing_gateway,
+        tenants,
+        credits,
+        email_sender,
+        grace=providers.Callable(
+            lambda current: dt.timedelta(days=current.billing_grace_days), settings
+        ),
+    )
 
     # Rate limits of authenticated requests.
     rate_limiter = providers.Singleton(

@@ -38,10 +38,32 @@ async def _expire_credits(container: Container) -> int:
     return expired
 
 
+async def _suspend_overdue_tenants(container: Container) -> int:
+    billing_sync = await provide(container.billing_sync)
+    suspended: int = await billing_sync.suspend_overdue(SYSTEM_ACTOR)
+    return suspended
+
+
+async def _dispatch_notifications(container: Container) -> int:
+    dispatcher = await provide(container.notification_dispatcher)
+    sent: int = await dispatcher.dispatch_due()
+    return sent
+
+
+async def _deliver_webhooks(container: Container) -> int:
+    deliveries = await provide(container.webhook_deliveries)
+    delivered: int = await deliveries.deliver_due()
+    return delivered
+
+
 #: Name and coroutine of each step, in the order a round runs them.
 STEPS: list[tuple[str, Step]] = [
     ("release_expired_holds", _release_expired_holds),
     ("expire_credits", _expire_credits),
+    ("suspend_overdue_tenants", _suspend_overdue_tenants),
+    # After the credit steps, so that the alerts they queue go out in the same round.
+    ("dispatch_notifications", _dispatch_notifications),
+    ("deliver_webhooks", _deliver_webhooks),
 ]
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import re
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import attrs
 from dotenv import dotenv_values
@@ -103,6 +104,44 @@ class Settings:
     #: Seconds between maintenance rounds of an API process (expired holds,
     #: expired credits, queued notifications); 0 turns them off.
     maintenance_interval_seconds: float = 30.0
+    #: Let tenant webhooks reach loopback, private and link-local addresses
+    #: (and plain http:// on loopback). For development and tests only: in
+    #: production it would let a tenant make the server call internal services.
+    webhook_allow_private_targets: bool = False
+    #: Seconds a webhook receiver has to respond to one delivery attempt.
+    webhook_timeout_seconds: float = 10.0
+    #: Stripe secret key (``sk_...``); None turns Stripe billing off, and the
+    #: host then grants credits by hand.
+    stripe_api_key: str | None = attrs.field(default=None, repr=False)
+    #: Signing secret of the Stripe webhook endpoint (``whsec_...``).
+    stripe_webhook_secret: str | None = attrs.field(default=None, repr=False)
+    #: Base URL of Stripe's API; None keeps the stripe package's own. Set it
+    #: only to point at a local fake of Stripe.
+    stripe_api_base: str | None = None
+    #: Oldest webhook signature timestamp accepted, in seconds before now.
+    stripe_webhook_tolerance_seconds: int = 300
+    #: Days a tenant keeps access after its subscription falls overdue.
+    billing_grace_days: int = 7
+    #: Address where users reach this deployment (console and API), without a
+    #: trailing slash; the billing return URLs derive from it.
+    public_base_url: str = "http://127.0.0.1:8080"
+    #: Where Stripe Checkout sends the admin after paying; None derives it
+    #: from ``public_base_url``. May hold ``{CHECKOUT_SESSION_ID}``.
+    billing_success_url: str | None = None
+    #: Where Stripe Checkout sends the admin who gives up; None derives it.
+    billing_cancel_url: str | None = None
+    #: Where the billing portal's back link goes; None derives it.
+    billing_portal_return_url: str | None = None
+
+    def billing_return_urls(self) -> tuple[str, str, str]:
+        """Return the checkout success, checkout cancel and portal return URLs."""
+        base = self.public_base_url
+        return (
+            self.billing_success_url
+            or f"{base}/billing/success?session_id={{CHECKOUT_SESSION_ID}}",
+            self.billing_cancel_url or f"{base}/billing/cancel",
+            self.billing_portal_return_url or f"{base}/billing",
+        )
 
 
 def load_settings(environ: dict[str, str] | None = None, env_file: Path | None = None) -> Settings:
@@ -158,6 +197,19 @@ def load_settings(environ: dict[str, str] | None = None, env_file: Path | None =
         maintenance_interval_seconds=float(
             _read_int(merged, "MAINTENANCE_INTERVAL_SECONDS", 30, minimum=0)
         ),
+        webhook_allow_private_targets=_read_bool(merged, "WEBHOOK_ALLOW_PRIVATE_TARGETS", False),
+        webhook_timeout_seconds=float(_read_int(merged, "WEBHOOK_TIMEOUT_SECONDS", 10, minimum=1)),
+        stripe_api_key=merged.get("STRIPE_API_KEY") or None,
+        stripe_webhook_secret=merged.get("STRIPE_WEBHOOK_SECRET") or None,
+        stripe_api_base=_read_url(merged, "STRIPE_API_BASE", base=True),
+        stripe_webhook_tolerance_seconds=_read_int(
+            merged, "STRIPE_WEBHOOK_TOLERANCE_SECONDS", 300, minimum=1
+        ),
+        billing_grace_days=_read_int(merged, "BILLING_GRACE_DAYS", 7, minimum=0),
+        public_base_url=_read_url(merged, "PUBLIC_BASE_URL", base=True) or "http://127.0.0.1:8080",
+        billing_success_url=_read_url(merged, "BILLING_SUCCESS_URL"),
+        billing_cancel_url=_read_url(merged, "BILLING_CANCEL_URL"),
+        billing_portal_return_url=_read_url(merged, "BILLING_PORTAL_RETURN_URL"),
     )
 
 
@@ -175,3 +227,14 @@ def _read_secret(env: dict[str, str], name: str) -> str | None:
     if secret is not None and len(secret.encode()) < 32:
         raise SettingsError(f"{name} must have at least 32 bytes")
     return secret
+
+
+def _read_url(env: dict[str, str], name: str, *, base: bool = False) -> str | None:
+    """Read an http(s) URL; None when unset. A ``base`` URL loses its trailing slash."""
+    raw = (env.get(name) or "").strip()
+    if not raw:
+        return None
+    parts = urlsplit(raw)
+    if parts.scheme not in {"http", "https"} or not parts.netloc:
+        raise SettingsError(f"{name} must be an http:// or https:// URL, got {raw!r}")
+    return raw.rstrip("/") if base else raw

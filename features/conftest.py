@@ -135,6 +135,21 @@ class GarimpoApi:
 
         return self.run(send())
 
+    def post_bytes(
+        self, path: str, data: bytes, *, headers: Mapping[str, str] | None = None
+    ) -> ApiResponse:
+        """POST ``data`` exactly as given, for a signed webhook body."""
+
+        async def send() -> ApiResponse:
+            sent = {"Content-Type": "application/json", **(headers or {})}
+            async with self._client.post(path, data=data, headers=sent) as response:
+                decoded = await response.json(content_type=None)
+                return ApiResponse(
+                    response.status, response.content_type, decoded, CIMultiDict(response.headers)
+                )
+
+        return self.run(send())
+
 
 @pytest.fixture
 def garimpo_api(settings: Settings) -> Iterator[GarimpoApi]:  # noqa: F811 - the fixture imported above

@@ -17,9 +17,17 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from adapters.postgres.accounts import PostgresAccounts
 from adapters.postgres.api_keys import PostgresApiKeyRepository
 from adapters.postgres.audit import PostgresAuditLog
+from adapters.postgres.billing import (
+    PostgresStripeEvents,
+    PostgresStripeIds,
+    PostgresSubscriptions,
+)
+from adapters.postgres.credit_reports import PostgresCreditReports
 from adapters.postgres.credits import PostgresCreditLedger, PostgresOutbox
 from adapters.postgres.database import raw_connection
+from adapters.postgres.notifications import PostgresNotificationQueue
 from adapters.postgres.tenancy import PostgresPlans, PostgresTenants
+from adapters.postgres.webhooks import PostgresWebhooks
 
 
 class PostgresScope:
@@ -60,6 +68,30 @@ class PostgresScope:
     @cached_property
     def outbox(self) -> PostgresOutbox:
         return PostgresOutbox(self.conn)
+
+    @cached_property
+    def credit_reports(self) -> PostgresCreditReports:
+        return PostgresCreditReports(self.conn)
+
+    @cached_property
+    def notifications(self) -> PostgresNotificationQueue:
+        return PostgresNotificationQueue(self.conn)
+
+    @cached_property
+    def webhooks(self) -> PostgresWebhooks:
+        return PostgresWebhooks(self.conn)
+
+    @cached_property
+    def subscriptions(self) -> PostgresSubscriptions:
+        return PostgresSubscriptions(self.conn)
+
+    @cached_property
+    def stripe_events(self) -> PostgresStripeEvents:
+        return PostgresStripeEvents(self.conn)
+
+    @cached_property
+    def stripe_ids(self) -> PostgresStripeIds:
+        return PostgresStripeIds(self.conn)
 
 
 class PostgresUnitOfWork:

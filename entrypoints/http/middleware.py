@@ -158,7 +158,16 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         status = next(
             (mapped for cls, mapped in _DOMAIN_STATUS.items() if isinstance(error, cls)), 400
         )
-        return _problem(request, status, error.code, error.detail, field=error.field)
+        # Some errors carry machine-readable details for the client, such as
+        # the available credits of InsufficientCredits.
+        return _problem(
+            request,
+            status,
+            error.code,
+            error.detail,
+            field=error.field,
+            extensions=getattr(error, "extensions", None),
+        )
     except web.HTTPException as error:
         if error.status < 400:
             raise

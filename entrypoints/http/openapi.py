@@ -12,11 +12,25 @@ from __future__ import annotations
 from typing import Any
 
 from domain.search import MAX_CNAES, MAX_MUNICIPALITIES
-from entrypoints.http import openapi_auth, openapi_host, openapi_identity
+from entrypoints.http import (
+    openapi_auth,
+    openapi_billing,
+    openapi_credits,
+    openapi_host,
+    openapi_identity,
+    openapi_webhooks,
+)
 from entrypoints.http.permissions import route_access
 
 #: The parts of the document that route modules contribute (TAGS, paths(), schemas()).
-PARTS = [openapi_identity, openapi_host, openapi_auth]
+PARTS = [
+    openapi_identity,
+    openapi_host,
+    openapi_auth,
+    openapi_billing,
+    openapi_credits,
+    openapi_webhooks,
+]
 
 API_VERSION = "0.1.0"
 

@@ -621,13 +621,25 @@ def _tenant_schemas() -> dict[str, Any]:
                     {"active": integer("Chaves não revogadas nem expiradas.", minimum=0)},
                 ),
                 "credits": obj(
-                    "Créditos. Preenchido pelo extrato de créditos, que ainda não existe: "
-                    "por enquanto balance é null e used_by_day vem vazio.",
+                    "Créditos do tenant, lidos do extrato.",
                     {
-                        "balance": integer("Saldo disponível.", nullable=True),
+                        "balance": integer("Créditos do tenant (saldo).", minimum=0),
+                        "held": integer(
+                            "Créditos reservados para qualificações em andamento.", minimum=0
+                        ),
+                        "available": integer(
+                            "Créditos livres para novas qualificações: saldo menos reservados.",
+                            minimum=0,
+                        ),
+                        "pending_captures": integer(
+                            "Leads qualificados à espera de crédito para o débito.", minimum=0
+                        ),
                         "used_by_day": {
                             "type": "array",
-                            "description": "Créditos capturados por dia.",
+                            "description": (
+                                "Créditos debitados em cada um dos últimos 30 dias, hoje "
+                                "incluído, no fuso horário do tenant."
+                            ),
                             "items": obj(
                                 "Créditos capturados num dia.",
                                 {

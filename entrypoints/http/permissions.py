@@ -108,6 +108,35 @@ ROUTE_ACCESS: dict[tuple[str, str], Access] = {
     # The tenant's own settings.
     ("GET", "/v1/settings"): tenant(P.SETTINGS_READ),
     ("PATCH", "/v1/settings"): tenant(P.SETTINGS_MANAGE),
+    # Billing: the tenant's subscription, plans on sale, and Stripe's webhook,
+    # which the Stripe-Signature header authenticates instead of credentials.
+    ("GET", "/v1/billing/subscription"): tenant(P.BILLING_READ),
+    ("POST", "/v1/billing/checkout"): tenant(P.BILLING_MANAGE),
+    ("POST", "/v1/billing/portal"): tenant(P.BILLING_MANAGE),
+    ("POST", "/v1/host/plans/{plan_id}/stripe-sync"): host(P.HOST_PLANS_MANAGE),
+    ("POST", "/v1/webhooks/stripe"): PUBLIC,
+    # Credits: the tenant's balance, statement and usage.
+    ("GET", "/v1/billing/balance"): tenant(P.BILLING_READ),
+    ("GET", "/v1/billing/coverage"): tenant(P.BILLING_READ),
+    ("GET", "/v1/billing/ledger"): tenant(P.BILLING_READ),
+    ("GET", "/v1/billing/usage"): tenant(P.BILLING_READ),
+    # Host: every tenant's credits, and grants, adjustments and reversals.
+    ("GET", "/v1/host/credits"): host(P.HOST_TENANTS_READ),
+    ("GET", "/v1/host/tenants/{tenant_id}/credits"): host(P.HOST_TENANTS_READ),
+    ("GET", "/v1/host/tenants/{tenant_id}/credits/ledger"): host(P.HOST_TENANTS_READ),
+    ("POST", "/v1/host/tenants/{tenant_id}/credits/grants"): host(P.HOST_CREDITS_MANAGE),
+    ("POST", "/v1/host/tenants/{tenant_id}/credits/adjustments"): host(P.HOST_CREDITS_MANAGE),
+    (
+        "POST",
+        "/v1/host/tenants/{tenant_id}/credits/entries/{entry_id}/reversal",
+    ): host(P.HOST_CREDITS_MANAGE),
+    # The tenant's own webhook endpoints and their deliveries.
+    ("GET", "/v1/webhooks/endpoints"): tenant(P.WEBHOOKS_MANAGE),
+    ("POST", "/v1/webhooks/endpoints"): tenant(P.WEBHOOKS_MANAGE),
+    ("GET", "/v1/webhooks/endpoints/{endpoint_id}"): tenant(P.WEBHOOKS_MANAGE),
+    ("DELETE", "/v1/webhooks/endpoints/{endpoint_id}"): tenant(P.WEBHOOKS_MANAGE),
+    ("GET", "/v1/webhooks/endpoints/{endpoint_id}/deliveries"): tenant(P.WEBHOOKS_MANAGE),
+    ("POST", "/v1/webhooks/deliveries/{delivery_id}/redeliver"): tenant(P.WEBHOOKS_MANAGE),
 }
 
 

@@ -8,10 +8,13 @@ from entrypoints.http import (
     routes_api_keys,
     routes_audit,
     routes_auth,
+    routes_billing,
+    routes_credits,
     routes_host,
     routes_registry,
     routes_settings,
     routes_users,
+    routes_webhooks,
 )
 
 
@@ -23,3 +26,6 @@ def register_all_routes(app: web.Application) -> None:
     routes_settings.register_routes(app)
     routes_auth.register_routes(app)
     routes_users.register_routes(app)
+    routes_billing.register_routes(app)
+    routes_credits.register_routes(app)
+    routes_webhooks.register_routes(app)

@@ -21,7 +21,13 @@ from entrypoints.container import Container, build_container, provide
 from entrypoints.http.permissions import Zone, route_access
 from entrypoints.http.server import build_app
 from entrypoints.settings import Settings
-from tests.support.identity import access_claims, create_api_key, create_tenant, create_user_session
+from tests.support.identity import (
+    access_claims,
+    create_api_key,
+    create_tenant,
+    create_user_session,
+    owner_execute,
+)
 
 HTTP_METHODS = ("get", "put", "post", "delete", "patch")
 
@@ -39,10 +45,38 @@ async def make_user(database_url: str, tenant_id: str) -> str:
     return account_id
 
 
+async def make_endpoint(database_url: str, tenant_id: str) -> str:
+    endpoint_id = await owner_execute(
+        database_url,
+        "INSERT INTO webhook_endpoint (tenant_id, url, events, secret) "
+        "VALUES ($1, 'https://crm.exemplo.com.br/hook', '{credits.low}', 'whsec_teste') "
+        "RETURNING id",
+        uuid.UUID(tenant_id),
+    )
+    return str(endpoint_id)
+
+
+async def make_delivery(database_url: str, tenant_id: str) -> str:
+    endpoint_id = await make_endpoint(database_url, tenant_id)
+    # Delivered already, so no dispatcher ever sends it anywhere.
+    delivery_id = await owner_execute(
+        database_url,
+        "INSERT INTO webhook_delivery (tenant_id, endpoint_id, event_id, event_type, payload, "
+        "status, delivered_at) VALUES ($1, $2, $3, 'credits.low', '{}', 'delivered', now()) "
+        "RETURNING id",
+        uuid.UUID(tenant_id),
+        uuid.UUID(endpoint_id),
+        uuid.uuid4(),
+    )
+    return str(delivery_id)
+
+
 #: Parameter name to a factory of one record of the given tenant.
 FACTORIES: dict[str, Callable[[str, str], Awaitable[str]]] = {
     "key_id": make_key,
     "user_id": make_user,
+    "endpoint_id": make_endpoint,
+    "delivery_id": make_delivery,
 }
 
 

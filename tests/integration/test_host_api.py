@@ -891,7 +891,7 @@ async def test_tenant_key_is_host_only_refused(
 ) -> None:
     tenant_id = await create_tenant(database, unique("Tenant"))
     _key_id, tenant_key = await create_api_key(database, tenant_id)
-    path = template.format(plan_id=uuid.uuid4(), tenant_id=tenant_id)
+    path = template.format(plan_id=uuid.uuid4(), tenant_id=tenant_id, entry_id=uuid.uuid4())
 
     result = await api.call(method, path, tenant_key, {} if method in {"POST", "PATCH"} else None)
 
@@ -1006,7 +1006,11 @@ async def test_usage_counts_users_keys_and_lists_events(
     assert usage["plan"]["max_users"] == 7
     assert usage["users"] == {"active": 2, "invited": 1, "disabled": 1, "max": 7}
     assert usage["api_keys"] == {"active": 2}
-    assert usage["credits"] == {"balance": None, "used_by_day": []}
+    credits = usage["credits"]
+    assert (credits["balance"], credits["held"], credits["available"]) == (0, 0, 0)
+    assert credits["pending_captures"] == 0
+    assert len(credits["used_by_day"]) == 30
+    assert {day["credits"] for day in credits["used_by_day"]} == {0}
     assert usage["recent_events"]["meta"] == {
         "page": 1,
         "per_page": 2,
