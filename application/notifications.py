@@ -41,6 +41,9 @@ HANDLED_KINDS = (LOW_BALANCE_ALERT,)
 CLAIM_LEASE = dt.timedelta(minutes=5)
 FIRST_RETRY_DELAY = dt.timedelta(minutes=1)
 MAX_RETRY_DELAY = dt.timedelta(hours=1)
+#: Attempts before a row is given up: the backoff reaches an hour at the
+#: seventh, so thirty attempts span about a day.
+MAX_ATTEMPTS = 30
 #: Admins e-mailed per alert; a tenant has a handful.
 MAX_ADMIN_RECIPIENTS = 50
 MAX_ERROR_LENGTH = 500
@@ -91,6 +94,10 @@ class NotificationQueue(Protocol):
         self, notification_id: str, error: str, next_attempt_at: dt.datetime
     ) -> None: ...
 
+    async def abandon(self, notification_id: str, error: str, now: dt.datetime) -> None:
+        """Take the row out of the queue for good, keeping it and its last error."""
+        ...
+
 
 def recipient_key(address: str) -> str:
     """Identify an e-mail address on the outbox row without storing the address itself."""
@@ -98,12 +105,7 @@ def recipient_key(address: str) -> str:
 
 
 def retry_at(attempted_at: dt.datetime, attempts: int) -> dt.datetime:
-    """Return when to dispatch a row again after its failed attempt number ``attempts``.
-
-    NOTE: a row that keeps failing (an address the mail server rejects, say)
-    is retried every MAX_RETRY_DELAY without end; giving up needs a failed
-    state on notification_outbox.
-    """
+    """Return when to dispatch a row again after its failed attempt number ``attempts``."""
     step = FIRST_RETRY_DELAY * (1 << min(max(attempts - 1, 0), 20))
     return attempted_at + min(step, MAX_RETRY_DELAY)
 
@@ -173,6 +175,19 @@ class NotificationDispatcher:
         # instead of ending the round; the error is logged and kept on the row.
         except Exception as error:
             failed_at = self._clock()
+            message = f"{type(error).__name__}: {error}"[:MAX_ERROR_LENGTH]
+            if item.attempts >= MAX_ATTEMPTS:
+                log.exception(
+                    "notification_abandoned",
+                    notification_id=item.id,
+                    tenant_id=item.tenant_id,
+                    kind=item.kind,
+                    attempt=item.attempts,
+                )
+                async with self._uow.host() as scope:
+                    await scope.notifications.abandon(item.id, message, failed_at)
+                return False
+
             next_at = retry_at(failed_at, item.attempts)
             log.exception(
                 "notification_failed",
@@ -182,7 +197,6 @@ class NotificationDispatcher:
                 attempt=item.attempts,
                 retry_at=next_at.isoformat(),
             )
-            message = f"{type(error).__name__}: {error}"[:MAX_ERROR_LENGTH]
             async with self._uow.host() as scope:
                 await scope.notifications.mark_failed(item.id, message, next_at)
             return False

@@ -30,7 +30,8 @@ class PostgresNotificationQueue:
             """
             WITH due AS (
                 SELECT id FROM notification_outbox
-                 WHERE sent_at IS NULL AND next_attempt_at <= $1 AND kind = ANY ($2::text[])
+                 WHERE sent_at IS NULL AND abandoned_at IS NULL
+                   AND next_attempt_at <= $1 AND kind = ANY ($2::text[])
                    AND ($3::uuid IS NULL OR tenant_id = $3)
                  ORDER BY next_attempt_at
                  LIMIT $4
@@ -84,6 +85,14 @@ class PostgresNotificationQueue:
             uuid.UUID(notification_id),
             error,
             next_attempt_at,
+        )
+
+    async def abandon(self, notification_id: str, error: str, now: dt.datetime) -> None:
+        await self._conn.execute(
+            "UPDATE notification_outbox SET last_error = $2, abandoned_at = $3 WHERE id = $1",
+            uuid.UUID(notification_id),
+            error,
+            now,
         )
 
 

@@ -21,6 +21,8 @@ import attrs
 import pytest
 from aiohttp import web
 
+from application.notifications import MAX_ATTEMPTS, NotificationDispatcher
+from application.ports import EmailMessage
 from application.webhooks import WebhookDeliveries
 from domain.audit import SYSTEM_ACTOR
 from domain.identity import Role
@@ -554,3 +556,58 @@ async def test_webhook_routes_need_the_webhooks_permission(
 
     assert problem(refused) == (403, "forbidden", None)
     assert problem(anonymous) == (401, "authentication_required", None)
+
+
+class RefusingMailer:
+    """A mail server that rejects every message, as one does for a dead address."""
+
+    def __init__(self) -> None:
+        self.attempts = 0
+
+    async def send(self, message: EmailMessage) -> None:
+        self.attempts += 1
+        raise ConnectionRefusedError("mail server refused the message")
+
+
+async def test_alert_is_abandoned_after_the_last_attempt(
+    api: ContractClient,
+    alert_settings: Settings,
+    database: str,
+    host_key: str,
+    world: dict[str, str],
+    app_container: Container,
+) -> None:
+    await host_post(api, host_key, world["id"], "grants", {"amount": 11})
+    await host_post(api, host_key, world["id"], "adjustments", {"amount": -2, "reason": "Teste"})
+    await wait_until(lambda: len(alert_emails(alert_settings)) == 2)
+
+    # The row back in the queue, nobody e-mailed yet, two attempts before the last.
+    await owner_execute(
+        database,
+        "UPDATE notification_outbox SET sent_at = NULL, emailed = '{}', next_attempt_at = now(), "
+        "attempts = $2 WHERE tenant_id = $1",
+        uuid.UUID(world["id"]),
+        MAX_ATTEMPTS - 2,
+    )
+    mailer = RefusingMailer()
+    dispatcher = NotificationDispatcher(await provide(app_container.unit_of_work), mailer)
+
+    # The second-to-last attempt reschedules; the last one gives up.
+    first = await dispatcher.dispatch_due(tenant_id=world["id"])
+    await owner_execute(
+        database,
+        "UPDATE notification_outbox SET next_attempt_at = now() WHERE tenant_id = $1",
+        uuid.UUID(world["id"]),
+    )
+    second = await dispatcher.dispatch_due(tenant_id=world["id"])
+    third = await dispatcher.dispatch_due(tenant_id=world["id"])
+
+    assert (first, second, third) == (0, 0, 0)
+    assert mailer.attempts == 2
+    abandoned = await owner_execute(
+        database,
+        "SELECT abandoned_at IS NOT NULL AND last_error LIKE 'ConnectionRefusedError%' "
+        "FROM notification_outbox WHERE tenant_id = $1",
+        uuid.UUID(world["id"]),
+    )
+    assert abandoned is True
