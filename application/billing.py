@@ -174,9 +174,9 @@ class StripeEventRepository(Protocol):
 # --- use cases -------------------------------------------------------------------
 
 
-def require_gateway(gateway: BillingGateway | None) -> BillingGateway:
+def require_gateway(gateway: BillingGateway | None, *, for_host: bool = False) -> BillingGateway:
     if gateway is None:
-        raise BillingDisabled()
+        raise BillingDisabled(for_host=for_host)
     return gateway
 
 
@@ -293,7 +293,7 @@ class Billing:
 
     async def sync_plan(self, actor: Actor, plan_id: str) -> PlanBilling:
         """Create or update the plan's product and monthly price at the provider, and store their ids."""
-        gateway = require_gateway(self._gateway)
+        gateway = require_gateway(self._gateway, for_host=True)
 
         async with self._uow.host() as scope:
             plan = await scope.plans.get(plan_id)

@@ -15,7 +15,7 @@ from application.credit_reports import CreditReports
 from application.credits import Credits, PostOutcome
 from application.ports import UnitOfWork
 from domain.audit import Actor
-from domain.credits import LedgerEntry
+from domain.credits import IdempotencyKeyReused, LedgerEntry, credit_reason
 
 
 def grant_key(idempotency_key: str) -> str:
@@ -39,10 +39,14 @@ class HostCredits:
         expires_at: dt.datetime | None = None,
         idempotency_key: str | None = None,
     ) -> PostOutcome:
-        """Grant credits; a key used before returns the entry it produced, whatever the body."""
+        """Grant credits; a key used before returns the entry it produced.
+
+        The same key with another amount or reason raises IdempotencyKeyReused,
+        so a corrected grant sent under an old key is not silently dropped.
+        """
         tenant = await self._reports.host_tenant_record(tenant_id, for_change=True)
         key = grant_key(idempotency_key) if idempotency_key is not None else None
-        return await self._credits.grant_outcome(
+        outcome = await self._credits.grant_outcome(
             actor,
             tenant.id,
             amount,
@@ -50,6 +54,12 @@ class HostCredits:
             idempotency_key=key,
             expires_at=expires_at,
         )
+        if not outcome.created and (
+            outcome.entry.amount != amount
+            or outcome.entry.reason != credit_reason(reason, required=False)
+        ):
+            raise IdempotencyKeyReused()
+        return outcome
 
     async def adjust(
         self, actor: Actor, tenant_id: str, amount: Any, *, reason: Any

@@ -124,7 +124,7 @@ def low_balance_email(tenant_name: str, available: int, threshold: int) -> tuple
     limit = "chega a zero" if threshold <= 0 else f"cai a {threshold} crédito(s) ou menos"
     text = (
         "Olá,\n\n"
-        f"O saldo de créditos da {tenant_name} no Garimpo chegou a "
+        f"O saldo de créditos da empresa {tenant_name} no Garimpo chegou a "
         f"{_available_phrase(available)}. O alerta avisa quando o saldo disponível {limit}.\n\n"
         "Cada pré-lead que entra em qualificação reserva um crédito, e sem saldo disponível "
         "novas qualificações não começam. Para continuar, compre créditos ou fale com o "

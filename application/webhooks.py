@@ -113,8 +113,10 @@ class WebhookRepository(Protocol):
         """Active endpoints, oldest first."""
         ...
 
-    async def endpoint(self, endpoint_id: str) -> WebhookEndpoint | None:
-        """Return an active endpoint, or None when it is unknown, removed or another tenant's."""
+    async def endpoint(
+        self, endpoint_id: str, *, include_removed: bool = False
+    ) -> WebhookEndpoint | None:
+        """Return an active endpoint (or a removed one, when asked), or None when it is unknown or another tenant's."""
         ...
 
     async def disable_endpoint(self, endpoint_id: str, now: dt.datetime) -> None: ...
@@ -241,13 +243,16 @@ class WebhookEndpoints:
         return attrs.evolve(endpoint, disabled_at=now)
 
     async def deliveries(self, tenant_id: str, endpoint_id: str, page: PageRequest) -> Page:
+        """List an endpoint's deliveries, newest first; a removed endpoint keeps its history."""
         async with self._uow.tenant(tenant_id) as scope:
-            endpoint = await _existing_endpoint(scope.webhooks, endpoint_id)
+            endpoint = await _existing_endpoint(scope.webhooks, endpoint_id, include_removed=True)
             return await scope.webhooks.deliveries(endpoint.id, page)
 
 
-async def _existing_endpoint(repository: WebhookRepository, endpoint_id: str) -> WebhookEndpoint:
-    endpoint = await repository.endpoint(endpoint_id)
+async def _existing_endpoint(
+    repository: WebhookRepository, endpoint_id: str, *, include_removed: bool = False
+) -> WebhookEndpoint:
+    endpoint = await repository.endpoint(endpoint_id, include_removed=include_removed)
     if endpoint is None:
         raise NotFound(f"Endpoint de webhook não encontrado: '{endpoint_id}'.")
     return endpoint

@@ -45,11 +45,16 @@ class BillingDisabled(Conflict):
 
     code = "billing_disabled"
 
-    def __init__(self) -> None:
+    def __init__(self, *, for_host: bool = False) -> None:
+        advice = (
+            "Configure STRIPE_API_KEY e STRIPE_WEBHOOK_SECRET para vender planos pelo Stripe; "
+            "sem eles, conceda os créditos em /v1/host/tenants/{id}/credits/grants."
+            if for_host
+            else "Os créditos são concedidos pelo administrador do host; fale com ele para "
+            "contratar ou mudar de plano."
+        )
         super().__init__(
-            "A cobrança pelo Stripe não está ativada nesta instalação do Garimpo. Os créditos "
-            "são concedidos pelo administrador do host; fale com ele para contratar ou mudar "
-            "de plano."
+            f"A cobrança pelo Stripe não está ativada nesta instalação do Garimpo. {advice}"
         )
 
 

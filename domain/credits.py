@@ -51,6 +51,14 @@ _KIND_LABELS = {
     EntryKind.EXPIRY: "Expiração",
 }
 
+#: What an entry's reference points at, as the tenant's statement names it.
+REFERENCE_LABELS = {
+    "admin": "Administrador",
+    "entry": "Lançamento",
+    "prelead": "Pré-lead",
+    "invoice": "Fatura",
+}
+
 #: Kinds a reversal may undo. Holds end by capture or release instead.
 REVERSIBLE_KINDS = frozenset(
     {EntryKind.GRANT, EntryKind.CAPTURE, EntryKind.ADJUSTMENT, EntryKind.EXPIRY}
@@ -70,11 +78,24 @@ class InsufficientCredits(Conflict):
 
     code = "insufficient_credits"
 
-    def __init__(self, *, available: int, requested: int, balance: int, held: int) -> None:
+    def __init__(
+        self,
+        *,
+        available: int,
+        requested: int,
+        balance: int,
+        held: int,
+        qualification: bool = False,
+    ) -> None:
+        advice = (
+            f"Compre créditos ou reduza a seleção; com partial=true a qualificação começa "
+            f"pelos {available} primeiros."
+            if qualification
+            else "Créditos reservados para qualificações em andamento não podem ser retirados."
+        )
         super().__init__(
             f"Saldo insuficiente: há {available} crédito(s) disponível(is) e a operação "
-            f"precisa de {requested}. Compre créditos ou reduza a quantidade; "
-            f"com partial=true a qualificação começa pelos {available} primeiros."
+            f"precisa de {requested}. {advice}"
         )
         self.available = available
         self.requested = requested
@@ -102,6 +123,19 @@ class EntryAlreadyReversed(Conflict):
 
     def __init__(self) -> None:
         super().__init__("Este lançamento já foi estornado.", field="entry_id")
+
+
+class IdempotencyKeyReused(Conflict):
+    """Raised when a grant's idempotency key comes back with a different amount or reason."""
+
+    code = "idempotency_key_reused"
+
+    def __init__(self) -> None:
+        super().__init__(
+            "Esta Idempotency-Key já foi usada numa concessão com outra quantidade ou outro "
+            "motivo. Para uma concessão diferente, use uma chave nova.",
+            field="Idempotency-Key",
+        )
 
 
 class PreLeadNotFound(NotFound):
@@ -188,6 +222,8 @@ class LedgerEntry:
     actor_id: str | None
     actor_label: str | None
     created_at: dt.datetime
+    #: When the credits of a grant expire; None for credits that do not.
+    expires_at: dt.datetime | None = None
 
     @property
     def available_after(self) -> int:
@@ -215,6 +251,7 @@ class LedgerEntry:
             "idempotency_key": self.idempotency_key,
             "actor": {"type": self.actor_type, "id": self.actor_id, "label": self.actor_label},
             "created_at": self.created_at.isoformat(),
+            "expires_at": self.expires_at.isoformat() if self.expires_at else None,
         }
 
 

@@ -20,7 +20,7 @@ import io
 import zoneinfo
 from collections.abc import Iterable, Sequence
 
-from domain.credits import LedgerEntry
+from domain.credits import REFERENCE_LABELS, LedgerEntry
 
 BOM = "\ufeff"
 DELIMITER = ";"
@@ -46,6 +46,7 @@ HEADERS = (
     "Estorno do lançamento",
     "Responsável",
     "Lançamento",
+    "Validade dos créditos",
 )
 
 Cell = str | int | decimal.Decimal | float | None
@@ -122,8 +123,14 @@ class LedgerCsv:
 
     def _row(self, entry: LedgerEntry) -> list[Cell]:
         day, time = date_and_time_cells(entry.created_at, self._zone)
-        reference = (
-            f"{entry.reference_type} {entry.reference_id}".strip() if entry.reference_type else None
+        reference = None
+        if entry.reference_type:
+            label = REFERENCE_LABELS.get(entry.reference_type, entry.reference_type)
+            reference = f"{label} {entry.reference_id or ''}".strip()
+        expiry = (
+            " ".join(date_and_time_cells(entry.expires_at, self._zone))
+            if entry.expires_at
+            else None
         )
         # Date and time go out as text, so their format survives. They cannot
         # start with a formula character.
@@ -143,6 +150,7 @@ class LedgerCsv:
             entry.reverses_entry_id,
             entry.actor_label or entry.actor_type,
             entry.id,
+            expiry,
         ]
 
 

@@ -44,7 +44,9 @@ from domain.search import Page, PageRequest
 _ENTRY_COLUMNS = """
     id, tenant_id, seq, kind, amount, held_change, balance_before, balance_after,
     held_before, held_after, reason, reference_type, reference_id, reverses_entry_id,
-    idempotency_key, actor_type, actor_id, actor_label, created_at
+    idempotency_key, actor_type, actor_id, actor_label, created_at,
+    (SELECT lot.expires_at FROM credit_lot lot WHERE lot.grant_entry_id = credit_entry.id)
+        AS expires_at
 """
 
 #: Entries read per round trip while streaming an export.
@@ -83,6 +85,7 @@ def _entry(row: asyncpg.Record) -> LedgerEntry:
         actor_id=row["actor_id"],
         actor_label=row["actor_label"],
         created_at=row["created_at"],
+        expires_at=row["expires_at"],
     )
 
 
@@ -94,16 +97,22 @@ def _movement(first: asyncpg.Record, last: asyncpg.Record, threshold: int | None
     )
 
 
-def _translate(error: asyncpg.RaiseError) -> Exception:
-    """Turn a posting function's RAISE into the domain error it stands for."""
+def _translate(error: asyncpg.RaiseError, requested: int | None = None) -> Exception:
+    """Turn a posting function's RAISE into the domain error it stands for.
+
+    ``requested`` is the number of credits the caller's operation takes from
+    the available ones, for the functions whose error does not report it.
+    """
     message = error.args[0] if error.args else ""
     if message == "insufficient_credits":
         detail = json.loads(error.detail or "{}")
+        available = detail.get("available", 0)
         return InsufficientCredits(
-            available=detail.get("available", 0),
-            requested=detail.get("requested", detail.get("available", 0) + 1),
+            available=available,
+            requested=detail.get("requested", requested if requested else available + 1),
             balance=detail.get("balance", 0),
             held=detail.get("held", 0),
+            qualification="requested" in detail,
         )
     if message == "entry_not_found":
         return EntryNotFound()
@@ -124,11 +133,13 @@ class PostgresCreditLedger:
     def __init__(self, conn: asyncpg.Connection) -> None:
         self._conn = conn
 
-    async def _call(self, query: str, *args: Any) -> list[asyncpg.Record]:
+    async def _call(
+        self, query: str, *args: Any, requested: int | None = None
+    ) -> list[asyncpg.Record]:
         try:
             return await self._conn.fetch(query, *args)
         except asyncpg.RaiseError as error:
-            translated = _translate(error)
+            translated = _translate(error, requested)
             if translated is error:
                 raise
             raise translated from None
@@ -136,7 +147,9 @@ class PostgresCreditLedger:
             # The posting functions check the balance before writing; a CHECK
             # firing anyway means a reversal or adjustment would eat held credits.
             if error.constraint_name and "held" in error.constraint_name:
-                raise InsufficientCredits(available=0, requested=1, balance=0, held=0) from None
+                raise InsufficientCredits(
+                    available=0, requested=requested or 1, balance=0, held=0
+                ) from None
             raise
 
     async def post(
@@ -154,6 +167,14 @@ class PostgresCreditLedger:
         expires_at: dt.datetime | None = None,
     ) -> Posted:
         reverses_id = _uuid(reverses, EntryNotFound()) if reverses else None
+        # A reversal takes back what the original entry gave, which only the
+        # ledger knows; read it so a refusal can say how many credits it needed.
+        taken = -amount
+        if reverses_id is not None:
+            original = await self._conn.fetchval(
+                "SELECT amount FROM credit_entry WHERE id = $1", reverses_id
+            )
+            taken = original or 0
         rows = await self._call(
             "SELECT * FROM credit_post($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
             uuid.UUID(tenant_id),
@@ -166,6 +187,7 @@ class PostgresCreditLedger:
             reverses_id,
             expires_at,
             *_actor_args(actor),
+            requested=taken if taken > 0 else None,
         )
         head = rows[0]
         return Posted(

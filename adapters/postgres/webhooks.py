@@ -118,14 +118,17 @@ class PostgresWebhooks:
             total_items=int(total),
         )
 
-    async def endpoint(self, endpoint_id: str) -> WebhookEndpoint | None:
+    async def endpoint(
+        self, endpoint_id: str, *, include_removed: bool = False
+    ) -> WebhookEndpoint | None:
         key = parse_uuid(endpoint_id)
         if key is None:
             return None
         row = await self._conn.fetchrow(
             f"SELECT {_ENDPOINT_COLUMNS} FROM webhook_endpoint "
-            "WHERE id = $1 AND tenant_id = app_tenant() AND disabled_at IS NULL",
+            "WHERE id = $1 AND tenant_id = app_tenant() AND ($2 OR disabled_at IS NULL)",
             key,
+            include_removed,
         )
         return _endpoint(row) if row else None
 

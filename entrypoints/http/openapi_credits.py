@@ -109,9 +109,10 @@ def _statement_responses() -> dict[str, Any]:
                     "example": (
                         "Data;Hora;Nº;Tipo;Créditos;Variação da reserva;Saldo anterior;Saldo;"
                         "Reservados;Disponível;Motivo;Referência;Estorno do lançamento;"
-                        "Responsável;Lançamento\r\n"
+                        "Responsável;Lançamento;Validade dos créditos\r\n"
                         "05/01/2027;09:30:00;1;Concessão;100;0;0;100;0;100;Compra de janeiro;"
-                        "admin 6f1c...;;ops@garimpo.com.br;0b7f1c9e-...\r\n"
+                        "Administrador 6f1c...;;ops@garimpo.com.br;0b7f1c9e-...;"
+                        "31/01/2027 23:59:00\r\n"
                     ),
                 },
             },
@@ -226,8 +227,9 @@ def _host_paths() -> dict[str, Any]:
         "required": False,
         "description": (
             "Chave escolhida pelo cliente (até 200 caracteres ASCII, como um UUID). Repetir "
-            "a chave devolve o lançamento da primeira requisição com 200, sem conceder de "
-            "novo, mesmo que o corpo mude."
+            "a chave com o mesmo corpo devolve o lançamento da primeira requisição com 200, "
+            "sem conceder de novo; com outra quantidade ou outro motivo, a resposta é 409 "
+            "idempotency_key_reused."
         ),
         "schema": {"type": "string", "maxLength": 200},
     }
@@ -319,7 +321,10 @@ def _host_paths() -> dict[str, Any]:
                         },
                         "content": json_content(ref("LedgerEntryEnvelope")),
                     },
-                    **_credit_conflict("O tenant foi excluído (tenant_deleted)."),
+                    **_credit_conflict(
+                        "O tenant foi excluído (tenant_deleted), ou a Idempotency-Key já foi "
+                        "usada com outra quantidade ou outro motivo (idempotency_key_reused)."
+                    ),
                 },
             )
         },
@@ -441,6 +446,11 @@ def _entry_schema() -> dict[str, Any]:
                 },
             ),
             "created_at": text("Quando foi lançado.", fmt="date-time"),
+            "expires_at": text(
+                "Numa concessão com validade, quando os créditos dela expiram; nulo nas demais.",
+                nullable=True,
+                fmt="date-time",
+            ),
         },
     )
 

@@ -117,7 +117,7 @@ def paths() -> dict[str, Any]:
                 "Webhooks",
                 "Remover um endpoint de webhook",
                 "O endpoint deixa de receber eventos na hora; entregas pendentes dele terminam "
-                "como failed. O histórico de entregas fica guardado.",
+                "como failed. O histórico de entregas continua em .../deliveries.",
                 security="tenant",
                 parameters=[endpoint_id],
                 responses=_one("O endpoint removido, com removed_at.", "WebhookEndpoint"),

@@ -284,9 +284,10 @@ async def handle_balance(request: web.Request) -> web.Response:
 
 async def handle_coverage(request: web.Request) -> web.Response:
     raw = request.query.get("preleads", "")
-    if not raw.isdigit():
+    if not raw.isdigit() or int(raw) < 1:
         raise invalid_field(
-            "preleads", "Informe em 'preleads' quantos pré-leads a qualificação teria."
+            "preleads",
+            "Informe em 'preleads' quantos pré-leads a qualificação teria, de 1 em diante.",
         )
     credits: Credits = await use_case(request, "credits")
     coverage = await credits.coverage(tenant_of(request), int(raw))

@@ -6,8 +6,6 @@ Create Date: 2026-12-05
 
 ``notification_outbox.emailed`` keeps a key per e-mail recipient already
 sent, so a row dispatched again after a failure writes only to those left.
-``notification_outbox.abandoned_at`` marks a row given up after its last
-attempt, so it leaves the queue but stays for the operator to read.
 The indexes serve the usage report (captures attributed to the hold they
 settled) and the delivery log of one webhook endpoint.
 """
@@ -22,7 +20,6 @@ depends_on = None
 
 def upgrade() -> None:
     op.execute("ALTER TABLE notification_outbox ADD COLUMN emailed text[] NOT NULL DEFAULT '{}'")
-    op.execute("ALTER TABLE notification_outbox ADD COLUMN abandoned_at timestamptz")
     op.execute(
         "CREATE INDEX credit_hold_settled_entry_idx ON credit_hold (settled_entry_id) "
         "WHERE settled_entry_id IS NOT NULL"
@@ -41,5 +38,4 @@ def downgrade() -> None:
     op.execute("DROP INDEX IF EXISTS webhook_endpoint_active_idx")
     op.execute("DROP INDEX IF EXISTS webhook_delivery_endpoint_idx")
     op.execute("DROP INDEX IF EXISTS credit_hold_settled_entry_idx")
-    op.execute("ALTER TABLE notification_outbox DROP COLUMN IF EXISTS abandoned_at")
     op.execute("ALTER TABLE notification_outbox DROP COLUMN IF EXISTS emailed")

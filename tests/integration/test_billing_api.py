@@ -851,3 +851,5 @@ async def test_billing_disabled_without_stripe(
     for result in calls:
         assert (result.status, result.body["code"]) == (409, "billing_disabled")
         assert "Stripe não está ativada" in result.body["detail"]
+    assert "fale com ele" in calls[0].body["detail"]
+    assert "STRIPE_API_KEY" in calls[2].body["detail"]

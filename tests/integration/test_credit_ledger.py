@@ -280,9 +280,11 @@ async def test_reversing_a_grant_cannot_eat_held_credits(
     grant = await credits.grant(HOST_ADMIN, tenant, 1)
     await qualification.hold(WORKER, tenant, [prelead])
 
-    with pytest.raises(InsufficientCredits):
+    with pytest.raises(InsufficientCredits) as refused:
         await credits.reverse(HOST_ADMIN, tenant, grant.id, reason="Concessão por engano")
 
+    assert refused.value.requested == 1
+    assert refused.value.available == 0
     balance = await credits.balance(tenant)
     assert (balance.balance, balance.held) == (1, 1)
 

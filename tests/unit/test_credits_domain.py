@@ -67,6 +67,14 @@ def test_insufficient_credits_carries_the_numbers_for_the_problem_body() -> None
     assert error.code == "insufficient_credits"
     assert error.extensions == {"available": 3, "requested": 5, "balance": 7, "held": 4}
     assert "3 crédito(s)" in error.detail and "precisa de 5" in error.detail
+    assert "partial=true" not in error.detail
+
+
+def test_insufficient_credits_for_a_qualification_suggests_a_partial_start() -> None:
+    error = InsufficientCredits(available=3, requested=5, balance=3, held=0, qualification=True)
+
+    assert "partial=true" in error.detail
+    assert "pelos 3 primeiros" in error.detail
 
 
 def test_every_kind_has_a_label_for_the_statement() -> None:

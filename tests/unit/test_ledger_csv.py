@@ -199,3 +199,14 @@ def test_filename_names_the_period() -> None:
         == "extrato-creditos-2027-01-01-2027-01-31.csv"
     )
     assert export_filename(None, dt.date(2027, 1, 31)) == "extrato-creditos-inicio-2027-01-31.csv"
+
+
+def test_expiry_and_reference_read_in_portuguese() -> None:
+    expires = dt.datetime(2027, 2, 1, 2, 59, tzinfo=UTC)
+    granted = entry(1, reference_id="6f1c", expires_at=expires)
+
+    rows = parse(export([granted]))
+
+    assert rows[0][-1] == "Validade dos créditos"
+    assert rows[1][11] == "Administrador 6f1c"
+    assert rows[1][-1] == "31/01/2027 23:59:00"
