@@ -72,6 +72,7 @@ class PlanDraft:
     messages_per_day: int
     requests_per_minute: int
     max_selection_size: int = 5000
+    credit_validity_days: int | None = None
     currency: str = "BRL"
 
 
@@ -86,6 +87,8 @@ class PlanChanges:
     messages_per_day: int | None = None
     requests_per_minute: int | None = None
     max_selection_size: int | None = None
+    #: UNSET leaves it; None makes the plan's credits never expire.
+    credit_validity_days: int | None | Unset = UNSET
     currency: str | None = None
 
 
@@ -342,6 +345,7 @@ class Plans:
             messages_per_day=draft.messages_per_day,
             requests_per_minute=draft.requests_per_minute,
             max_selection_size=draft.max_selection_size,
+            credit_validity_days=draft.credit_validity_days,
         )
         now = self._clock()
         plan = Plan(
@@ -390,7 +394,7 @@ class Plans:
             return await self._existing(scope, plan_id)
 
     async def update(self, actor: Actor, plan_id: str, changes: PlanChanges) -> Plan:
-        limit_changes = {
+        limit_changes: dict[str, Any] = {
             name: value
             for name, value in (
                 ("monthly_credits", changes.monthly_credits),
@@ -402,6 +406,8 @@ class Plans:
             )
             if value is not None
         }
+        if changes.credit_validity_days is not UNSET:
+            limit_changes["credit_validity_days"] = changes.credit_validity_days
         name = _plan_name(changes.name) if changes.name is not None else None
         currency = check_currency(changes.currency) if changes.currency is not None else None
 

@@ -41,6 +41,9 @@ class TenantStatus(enum.StrEnum):
 #: Days a soft-deleted tenant's data is kept before it may be purged.
 DEFAULT_RETENTION_DAYS = 90
 
+#: Ten years: a longer validity is a typo for "never expires".
+MAX_CREDIT_VALIDITY_DAYS = 3650
+
 _PLAN_CODE = re.compile(r"^[a-z0-9][a-z0-9-]{1,39}$")
 
 
@@ -52,9 +55,18 @@ class PlanLimits:
     messages_per_day: int
     requests_per_minute: int
     max_selection_size: int = 5000
+    #: Days the credits of each paid period stay usable; None keeps them until spent.
+    credit_validity_days: int | None = None
 
     def __attrs_post_init__(self) -> None:
         _non_negative("monthly_credits", self.monthly_credits, "Os créditos mensais")
+        validity = self.credit_validity_days
+        if validity is not None and not 1 <= validity <= MAX_CREDIT_VALIDITY_DAYS:
+            raise InvalidPlan(
+                f"A validade dos créditos vai de 1 a {MAX_CREDIT_VALIDITY_DAYS} dias, ou nula "
+                "para créditos que não expiram.",
+                field="credit_validity_days",
+            )
         _non_negative("price_cents", self.price_cents, "O preço")
         for name, label in (
             ("max_users", "O limite de usuários"),
@@ -376,6 +388,7 @@ class Plan:
             "messages_per_day": self.limits.messages_per_day,
             "requests_per_minute": self.limits.requests_per_minute,
             "max_selection_size": self.limits.max_selection_size,
+            "credit_validity_days": self.limits.credit_validity_days,
             "archived": self.archived,
             "archived_at": _iso(self.archived_at),
             "created_at": self.created_at.isoformat(),

@@ -24,7 +24,8 @@ from domain.tenancy import Plan, PlanLimits, Tenant, TenantSettings, TenantStatu
 
 _PLAN_COLUMNS = (
     "id, code, name, monthly_credits, price_cents, currency, max_users, messages_per_day, "
-    "requests_per_minute, max_selection_size, archived_at, created_at, updated_at"
+    "requests_per_minute, max_selection_size, credit_validity_days, archived_at, created_at, "
+    "updated_at"
 )
 _TENANT_COLUMNS = (
     "id, name, plan_id, status, status_reason, document, contact_email, settings, "
@@ -51,6 +52,7 @@ def _plan(row: asyncpg.Record) -> Plan:
             messages_per_day=row["messages_per_day"],
             requests_per_minute=row["requests_per_minute"],
             max_selection_size=row["max_selection_size"],
+            credit_validity_days=row["credit_validity_days"],
         ),
         currency=row["currency"],
         archived_at=row["archived_at"],
@@ -115,8 +117,8 @@ class PostgresPlans:
                 INSERT INTO plan (
                     id, code, name, monthly_credits, price_cents, currency, max_users,
                     messages_per_day, requests_per_minute, max_selection_size, archived_at,
-                    created_at, updated_at
-                ) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
+                    created_at, updated_at, credit_validity_days
+                ) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
                 RETURNING {_PLAN_COLUMNS}
                 """,
                 uuid.UUID(plan.id),
@@ -132,6 +134,7 @@ class PostgresPlans:
                 plan.archived_at,
                 plan.created_at,
                 plan.updated_at,
+                limits.credit_validity_days,
             )
         except asyncpg.UniqueViolationError:
             # Another request took the code between the check and this insert.
@@ -184,7 +187,8 @@ class PostgresPlans:
             UPDATE plan SET
                 name = $2, monthly_credits = $3, price_cents = $4, currency = $5,
                 max_users = $6, messages_per_day = $7, requests_per_minute = $8,
-                max_selection_size = $9, archived_at = $10, updated_at = $11
+                max_selection_size = $9, archived_at = $10, updated_at = $11,
+                credit_validity_days = $12
             WHERE id = $1
             RETURNING {_PLAN_COLUMNS}
             """,
@@ -199,6 +203,7 @@ class PostgresPlans:
             limits.max_selection_size,
             plan.archived_at,
             plan.updated_at,
+            limits.credit_validity_days,
         )
         if row is None:
             raise NotFound(f"Plano não encontrado: '{plan.id}'.", code="plan_not_found")

@@ -360,6 +360,16 @@ def _plan_limit_properties() -> dict[str, Any]:
             **integer("Pré-leads que cabem numa seleção.", minimum=1),
             "default": 5000,
         },
+        "credit_validity_days": {
+            **integer(
+                "Dias em que os créditos de cada período pago podem ser usados; nulo: não "
+                "expiram. Créditos que vencem são os primeiros a ser gastos.",
+                nullable=True,
+                minimum=1,
+            ),
+            "maximum": 3650,
+            "default": None,
+        },
     }
 
 

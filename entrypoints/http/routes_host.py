@@ -48,7 +48,9 @@ _PLAN_LIMIT_FIELDS = (
     "messages_per_day",
     "requests_per_minute",
 )
-_PLAN_FIELDS = frozenset({"code", "name", "currency", "max_selection_size", *_PLAN_LIMIT_FIELDS})
+_PLAN_FIELDS = frozenset(
+    {"code", "name", "currency", "max_selection_size", "credit_validity_days", *_PLAN_LIMIT_FIELDS}
+)
 _TENANT_CREATE_FIELDS = frozenset({"name", "plan_id", "document", "contact_email", "settings"})
 _TENANT_UPDATE_FIELDS = frozenset({"name", "plan_id", "document", "contact_email"})
 
@@ -87,6 +89,15 @@ def _int_field(body: dict[str, Any], field: str) -> int:
 
 def _optional_int_field(body: dict[str, Any], field: str) -> int | None:
     return _int_field(body, field) if field in body else None
+
+
+def _nullable_int(body: dict[str, Any], field: str) -> int | None | Unset:
+    """Read a whole number that may be cleared: UNSET when absent, None when sent as null."""
+    if field not in body:
+        return UNSET
+    if body[field] is None:
+        return None
+    return _int_field(body, field)
 
 
 def _optional_text(body: dict[str, Any], field: str, *, max_length: int) -> str | None:
@@ -222,6 +233,9 @@ async def handle_create_plan(request: web.Request) -> web.Response:
     currency = _optional_text(body, "currency", max_length=3)
     if currency is not None:
         optional["currency"] = currency
+    validity = _nullable_int(body, "credit_validity_days")
+    if validity is not UNSET:
+        optional["credit_validity_days"] = validity
     draft = PlanDraft(
         code=required_string(body, "code", max_length=40),
         name=required_string(body, "name", max_length=200),
@@ -253,6 +267,7 @@ async def handle_update_plan(request: web.Request) -> web.Response:
         name=_optional_text(body, "name", max_length=200),
         currency=_optional_text(body, "currency", max_length=3),
         max_selection_size=_optional_int_field(body, "max_selection_size"),
+        credit_validity_days=_nullable_int(body, "credit_validity_days"),
         **{field: _optional_int_field(body, field) for field in _PLAN_LIMIT_FIELDS},
     )
     plans = await use_case(request, "plans")

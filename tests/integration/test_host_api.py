@@ -1075,3 +1075,23 @@ async def test_concurrent_rename_and_suspension_both_kept(
     assert final.data["name"] == "Depois"
     assert final.data["status"] == "suspended"
     assert final.data["status_reason"] == "Em atraso"
+
+
+async def test_plan_credit_validity_is_set_and_cleared(api: ContractClient, host_key: str) -> None:
+    created = await api.call("POST", "/v1/host/plans", host_key, plan_body(credit_validity_days=45))
+    plan_id = created.data["id"]
+
+    kept = await api.call("PATCH", f"/v1/host/plans/{plan_id}", host_key, {"name": "Outro nome"})
+    cleared = await api.call(
+        "PATCH", f"/v1/host/plans/{plan_id}", host_key, {"credit_validity_days": None}
+    )
+    too_long = await api.call(
+        "PATCH", f"/v1/host/plans/{plan_id}", host_key, {"credit_validity_days": 4000}
+    )
+
+    assert created.status == 201
+    assert created.data["credit_validity_days"] == 45
+    assert kept.data["credit_validity_days"] == 45
+    assert cleared.data["credit_validity_days"] is None
+    assert too_long.status == 400
+    assert too_long.body["field"] == "credit_validity_days"
