@@ -21,6 +21,7 @@ from dependency_injector import containers, providers
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from adapters.contacts.checker import LibraryContactChecker
 from adapters.postgres.api_keys import new_key_material
 from adapters.postgres.auth_state import PostgresAuthState
 from adapters.postgres.database import app_database_url, create_engine
@@ -246,6 +247,9 @@ class Container(containers.DeclarativeContainer):
     host_admins = providers.Singleton(
         HostAdmins, unit_of_work, passwords, opaque_tokens, email_sender, auth_state
     )
+
+    # Phone and e-mail checks of the contacts a lead is saved with.
+    contact_checker = providers.Singleton(LibraryContactChecker)
 
     # Credits: the ledger's use cases.
     credits = providers.Singleton(Credits, unit_of_work)
