@@ -21,6 +21,7 @@ from dependency_injector import containers, providers
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from adapters.api_cnaes.client import ApiCnaesClient, ApiCnaesConfig
 from adapters.contacts.checker import LibraryContactChecker
 from adapters.postgres.api_keys import new_key_material
 from adapters.postgres.auth_state import PostgresAuthState
@@ -155,6 +156,28 @@ async def stripe_gateway_resource(settings: Settings) -> AsyncIterator[StripeBil
         )
     finally:
         await pool.close_async()
+
+
+async def api_cnaes_resource(
+    settings: Settings, redis: aioredis.Redis
+) -> AsyncIterator[ApiCnaesClient | None]:
+    """Open the api-cnaes client, or yield None when API_CNAES_URL is unset and it is off."""
+    if not settings.api_cnaes_url:
+        yield None
+        return
+    config = ApiCnaesConfig(
+        base_url=settings.api_cnaes_url,
+        api_key=settings.api_cnaes_key,
+        connect_timeout_seconds=settings.api_cnaes_connect_timeout_seconds,
+        read_timeout_seconds=settings.api_cnaes_read_timeout_seconds,
+        max_retries=settings.api_cnaes_max_retries,
+        cache_ttl_seconds=settings.api_cnaes_cache_ttl_seconds,
+        miss_ttl_seconds=settings.api_cnaes_miss_ttl_seconds,
+        breaker_failures=settings.api_cnaes_breaker_failures,
+        breaker_cooldown_seconds=settings.api_cnaes_breaker_cooldown_seconds,
+    )
+    async with ApiCnaesClient(config, redis=redis) as client:
+        yield client
 
 
 def chunk_reader(
@@ -297,6 +320,9 @@ class Container(containers.DeclarativeContainer):
             lambda current: dt.timedelta(days=current.billing_grace_days), settings
         ),
     )
+
+    # The external api-cnaes companies API; None without API_CNAES_URL.
+    company_source = providers.Resource(api_cnaes_resource, settings, redis)
 
     # Rate limits of authenticated requests.
     rate_limiter = providers.Singleton(

@@ -132,6 +132,22 @@ class Settings:
     billing_cancel_url: str | None = None
     #: Where the billing portal's back link goes; None derives it.
     billing_portal_return_url: str | None = None
+    #: Base URL of the external api-cnaes companies API; None turns the client off.
+    api_cnaes_url: str | None = None
+    #: Value of the ``X-API-KEY`` header sent to api-cnaes.
+    api_cnaes_key: str | None = attrs.field(default=None, repr=False)
+    api_cnaes_connect_timeout_seconds: float = 3.0
+    api_cnaes_read_timeout_seconds: float = 10.0
+    #: Retries of a failed api-cnaes call after the first attempt.
+    api_cnaes_max_retries: int = 3
+    #: Seconds a company fetched from api-cnaes stays cached in Redis (12 h to 24 h).
+    api_cnaes_cache_ttl_seconds: int = 43200
+    #: Seconds an api-cnaes 404 stays cached, so unknown CNPJs are not fetched again at once.
+    api_cnaes_miss_ttl_seconds: int = 900
+    #: Consecutive failed api-cnaes calls that open the circuit breaker.
+    api_cnaes_breaker_failures: int = 5
+    #: Seconds the open breaker rejects api-cnaes calls before one trial call.
+    api_cnaes_breaker_cooldown_seconds: float = 30.0
 
     def billing_return_urls(self) -> tuple[str, str, str]:
         """Return the checkout success, checkout cancel and portal return URLs."""
@@ -210,7 +226,32 @@ def load_settings(environ: dict[str, str] | None = None, env_file: Path | None =
         billing_success_url=_read_url(merged, "BILLING_SUCCESS_URL"),
         billing_cancel_url=_read_url(merged, "BILLING_CANCEL_URL"),
         billing_portal_return_url=_read_url(merged, "BILLING_PORTAL_RETURN_URL"),
+        api_cnaes_url=_read_url(merged, "API_CNAES_URL", base=True),
+        api_cnaes_key=merged.get("API_CNAES_KEY") or None,
+        api_cnaes_connect_timeout_seconds=float(
+            _read_int(merged, "API_CNAES_CONNECT_TIMEOUT_SECONDS", 3, minimum=1)
+        ),
+        api_cnaes_read_timeout_seconds=float(
+            _read_int(merged, "API_CNAES_READ_TIMEOUT_SECONDS", 10, minimum=1)
+        ),
+        api_cnaes_max_retries=_read_int(merged, "API_CNAES_MAX_RETRIES", 3, minimum=0),
+        api_cnaes_cache_ttl_seconds=_read_cache_ttl(merged),
+        api_cnaes_miss_ttl_seconds=_read_int(merged, "API_CNAES_MISS_TTL_SECONDS", 900, minimum=1),
+        api_cnaes_breaker_failures=_read_int(merged, "API_CNAES_BREAKER_FAILURES", 5, minimum=1),
+        api_cnaes_breaker_cooldown_seconds=float(
+            _read_int(merged, "API_CNAES_BREAKER_COOLDOWN_SECONDS", 30, minimum=1)
+        ),
     )
+
+
+def _read_cache_ttl(env: dict[str, str]) -> int:
+    # 12 h to 24 h: a shorter TTL spends more of the api-cnaes quota, a longer
+    # one serves company data that may be a day old.
+    name = "API_CNAES_CACHE_TTL_SECONDS"
+    value = _read_int(env, name, 43200, minimum=12 * 3600)
+    if value > 24 * 3600:
+        raise SettingsError(f"{name} must be at most {24 * 3600} (24 h), got {value}")
+    return value
 
 
 def _read_role(env: dict[str, str]) -> str:

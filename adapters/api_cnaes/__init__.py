@@ -1,0 +1,1 @@
+"""Client of the external api-cnaes companies API."""
