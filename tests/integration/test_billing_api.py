@@ -55,7 +55,7 @@ def billing_settings(settings: Settings, fake_stripe: FakeStripe) -> Settings:
         settings,
         stripe_api_key=fake_stripe.api_key,
         stripe_webhook_secret=fake_stripe.webhook_secret,
-        stripe_api_base=fake_stripe.url,
+        stripe_api_base=fake_stripe.base_url,
         public_base_url="http://127.0.0.1:8080",
     )
 

@@ -17,14 +17,13 @@ from __future__ import annotations
 import asyncio
 import json
 from collections import Counter
-from types import TracebackType
 from typing import Any
 
 import attrs
 from aiohttp import web
-from aiohttp.test_utils import TestServer
 
 from domain.cnpj import check_digits
+from tests.support.http_server import LoopbackServer
 
 API_KEY = "garimpo-fake-api-cnaes-key"
 ROUTES = ("get", "list", "search", "health")
@@ -67,7 +66,7 @@ class Fault:
     body: str | None = None
 
 
-class FakeApiCnaes:
+class FakeApiCnaes(LoopbackServer):
     """An in-memory api-cnaes on 127.0.0.1; use it as an async context manager."""
 
     def __init__(self, companies: list[dict[str, Any]] | None = None) -> None:
@@ -86,23 +85,7 @@ class FakeApiCnaes:
         app.router.add_get("/companies", self._list_companies)
         app.router.add_post("/companies/search", self._search)
         app.router.add_get("/health", self._health)
-        self._server = TestServer(app, host="127.0.0.1")
-
-    async def __aenter__(self) -> FakeApiCnaes:
-        await self._server.start_server()
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        await self._server.close()
-
-    @property
-    def base_url(self) -> str:
-        return str(self._server.make_url("")).rstrip("/")
+        super().__init__(app)
 
     # Programming faults ---------------------------------------------------
 

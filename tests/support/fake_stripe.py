@@ -29,7 +29,8 @@ from typing import Any
 import attrs
 import stripe
 from aiohttp import web
-from aiohttp.test_utils import TestServer
+
+from tests.support.http_server import LoopbackServer
 
 API_KEY = "sk_test_garimpo_fake_stripe"
 WEBHOOK_SECRET = "whsec_garimpo_fake_stripe_endpoint"
@@ -98,7 +99,7 @@ class StripeError(Exception):
         self.code = code
 
 
-class FakeStripe:
+class FakeStripe(LoopbackServer):
     """Stripe's API for customers, products, prices, checkout, portal, subscriptions, invoices."""
 
     def __init__(self, *, api_key: str = API_KEY, webhook_secret: str = WEBHOOK_SECRET) -> None:
@@ -125,24 +126,7 @@ class FakeStripe:
 
         app = web.Application()
         app.router.add_route("*", "/{tail:.*}", self._dispatch)
-        self._server = TestServer(app, host="127.0.0.1")
-
-    async def __aenter__(self) -> FakeStripe:
-        await self._server.start_server()
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        await self._server.close()
-
-    @property
-    def url(self) -> str:
-        """Base address to give the stripe client (``STRIPE_API_BASE``)."""
-        return str(self._server.make_url("")).rstrip("/")
+        super().__init__(app)
 
     def calls(self, method: str, path_prefix: str) -> list[StripeRequest]:
         return [
@@ -307,7 +291,7 @@ class FakeStripe:
             "success_url": form["success_url"],
             "cancel_url": form.get("cancel_url"),
             "locale": form.get("locale"),
-            "url": f"{self.url}/c/pay/{session_id}",
+            "url": f"{self.base_url}/c/pay/{session_id}",
             "created": self.now,
             "expires_at": self.now + 24 * 3600,
             "livemode": False,
@@ -330,7 +314,7 @@ class FakeStripe:
             "object": "billing_portal.session",
             "customer": form["customer"],
             "return_url": form.get("return_url"),
-            "url": f"{self.url}/p/session/{session_id}",
+            "url": f"{self.base_url}/p/session/{session_id}",
             "created": self.now,
             "livemode": False,
         }
@@ -448,7 +432,7 @@ class FakeStripe:
             "amount_paid": 0,
             "amount_remaining": price["unit_amount"],
             "attempt_count": 0,
-            "hosted_invoice_url": f"{self.url}/i/{invoice_id}",
+            "hosted_invoice_url": f"{self.base_url}/i/{invoice_id}",
             "parent": {
                 "type": "subscription_details",
                 "quote_details": None,

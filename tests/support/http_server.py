@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from types import TracebackType
+from typing import Self
 
 import attrs
 import pytest
@@ -20,28 +21,16 @@ from aiohttp.test_utils import TestServer
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
-@attrs.frozen
-class RecordedRequest:
-    """Method, path (without the query) and headers of one request the server received."""
+class LoopbackServer:
+    """An aiohttp application served on 127.0.0.1 for the length of an ``async with`` block.
 
-    method: str
-    path: str
-    headers: Mapping[str, str]
+    TestServer binds port 0, so the operating system picks a free port.
+    """
 
-
-class LocalHttpServer:
-    """An HTTP server on 127.0.0.1 that records every request and serves the routes a test adds."""
-
-    def __init__(self) -> None:
-        self.requests: list[RecordedRequest] = []
-        self._routes: dict[tuple[str, str], Handler] = {}
-
-        app = web.Application()
-        app.router.add_route("*", "/{tail:.*}", self._dispatch)
-        # TestServer binds port 0, so the operating system picks a free port.
+    def __init__(self, app: web.Application) -> None:
         self._server = TestServer(app, host="127.0.0.1")
 
-    async def __aenter__(self) -> LocalHttpServer:
+    async def __aenter__(self) -> Self:
         await self._server.start_server()
         return self
 
@@ -56,6 +45,32 @@ class LocalHttpServer:
     def url(self, path: str = "/") -> str:
         """Return the absolute URL of ``path`` on this server."""
         return str(self._server.make_url(path))
+
+    @property
+    def base_url(self) -> str:
+        """The server's address without a trailing slash, for clients that take a base URL."""
+        return self.url("").rstrip("/")
+
+
+@attrs.frozen
+class RecordedRequest:
+    """Method, path (without the query) and headers of one request the server received."""
+
+    method: str
+    path: str
+    headers: Mapping[str, str]
+
+
+class LocalHttpServer(LoopbackServer):
+    """An HTTP server on 127.0.0.1 that records every request and serves the routes a test adds."""
+
+    def __init__(self) -> None:
+        self.requests: list[RecordedRequest] = []
+        self._routes: dict[tuple[str, str], Handler] = {}
+
+        app = web.Application()
+        app.router.add_route("*", "/{tail:.*}", self._dispatch)
+        super().__init__(app)
 
     def route(self, method: str, path: str, handler: Handler) -> None:
         """Serve ``path`` with ``handler`` for ``method``; a GET route also serves HEAD."""
