@@ -16,7 +16,7 @@ from typing import Any, Protocol
 
 import attrs
 
-from application.ports import Scope, UnitOfWork
+from application.ports import UnitOfWork
 from domain.audit import Actor, ActorType, AuditEvent
 from domain.credits import (
     DEFAULT_HOLD_LIFETIME,
@@ -48,42 +48,24 @@ def _now() -> dt.datetime:
 
 
 @attrs.frozen(kw_only=True)
-class Movement:
-    """Available credits before and after one operation, and the tenant's alert threshold."""
-
-    available_before: int
-    available_after: int
-    low_balance_threshold: int | None
-
-
-@attrs.frozen(kw_only=True)
 class Posted:
     entry_id: str
     #: False when the idempotency key had already produced this entry.
     created: bool
-    movement: Movement
     #: Qualified pre-leads whose waiting capture this posting settled.
     settled_preleads: tuple[str, ...] = ()
-
-
-@attrs.frozen(kw_only=True)
-class Held:
-    result: HoldResult
-    movement: Movement
 
 
 @attrs.frozen(kw_only=True)
 class Captured:
     status: CaptureStatus
     entry_id: str | None
-    movement: Movement
 
 
 @attrs.frozen(kw_only=True)
 class Released:
     status: ReleaseStatus
     entry_id: str | None
-    movement: Movement
     settled_preleads: tuple[str, ...] = ()
 
 
@@ -216,7 +198,7 @@ class CreditLedger(Protocol):
         expires_at: dt.datetime,
         partial: bool,
         actor: Actor,
-    ) -> Held: ...
+    ) -> HoldResult: ...
 
     async def capture(
         self, tenant_id: str, prelead_id: str, *, lead_reference: str | None, actor: Actor
@@ -241,56 +223,20 @@ class CreditLedger(Protocol):
     async def entries(self, filters: LedgerFilter, page: PageRequest) -> Page: ...
 
     def stream(self, filters: LedgerFilter) -> AsyncIterator[LedgerEntry]:
-        """Every entry matching ``filters``, oldest first, read in batches."""
+        """Yield every entry matching ``filters``, oldest first, read in batches."""
         ...
 
     async def open_holds_of_job(self, job_id: str) -> list[str]:
-        """Ids of the open holds a qualification job placed."""
+        """Return the ids of the open holds a qualification job placed."""
         ...
 
     async def expired_holds(self, now: dt.datetime, limit: int) -> list[tuple[str, str]]:
-        """(tenant id, hold id) of open holds past their expiry; needs a host scope."""
+        """Return (tenant id, hold id) of open holds past their expiry; needs a host scope."""
         ...
 
     async def tenants_with_expired_lots(self, now: dt.datetime) -> list[str]:
-        """Tenants holding unused credits past their date; needs a host scope."""
+        """Return the tenants with unused credits past their date; needs a host scope."""
         ...
-
-
-class Outbox(Protocol):
-    """Notifications written in the transaction that causes them, sent after it commits."""
-
-    async def add(self, tenant_id: str, kind: str, payload: dict[str, Any]) -> None: ...
-
-
-async def capture_in_scope(
-    scope: Scope,
-    tenant_id: str,
-    prelead_id: str,
-    *,
-    lead_reference: str | None,
-    actor: Actor,
-) -> Captured:
-    """Charge a qualified pre-lead inside the caller's transaction.
-
-    The lead-qualification use case calls this in the transaction that creates
-    the lead, so the lead and its charge commit together or not at all.
-    """
-    return await scope.credits.capture(
-        tenant_id, prelead_id, lead_reference=lead_reference, actor=actor
-    )
-
-
-async def release_in_scope(
-    scope: Scope,
-    tenant_id: str,
-    prelead_id: str,
-    *,
-    reason: ReleaseReason,
-    actor: Actor,
-) -> Released:
-    """Release a pre-lead's hold inside the caller's transaction (any outcome but QUALIFIED)."""
-    return await scope.credits.release(tenant_id, prelead_id=prelead_id, reason=reason, actor=actor)
 
 
 class QualificationCredits:
@@ -319,11 +265,11 @@ class QualificationCredits:
         """Hold one credit per pre-lead; without ``partial``, all of them or none.
 
         A pre-lead that already has an open hold keeps it and is not held twice.
-        Raises InsufficientCredits, whose ``available`` says how many the
+        Raises InsufficientCredits, whose ``available`` gives how many the
         balance covers, so the caller can start with that many.
         """
         async with self._uow.statements(tenant_id) as scope:
-            held = await scope.credits.hold(
+            return await scope.credits.hold(
                 tenant_id,
                 prelead_ids,
                 job_id=job_id,
@@ -331,23 +277,29 @@ class QualificationCredits:
                 partial=partial,
                 actor=actor,
             )
-        return held.result
 
     async def capture(
         self, actor: Actor, tenant_id: str, prelead_id: str, *, lead_reference: str | None = None
     ) -> Captured:
-        # One statement, committed on its own: the account lock is released
-        # by the server's commit, without waiting for this process to answer.
+        """Charge a qualified pre-lead in a statement of its own.
+
+        A use case that also creates the lead calls ``scope.credits.capture``
+        inside its own tenant transaction instead, so the lead and its charge
+        commit together. Here the statement commits on the server, which
+        releases the account lock without a round trip back to this process.
+        """
         async with self._uow.statements(tenant_id) as scope:
-            return await capture_in_scope(
-                scope, tenant_id, prelead_id, lead_reference=lead_reference, actor=actor
+            return await scope.credits.capture(
+                tenant_id, prelead_id, lead_reference=lead_reference, actor=actor
             )
 
     async def release(
         self, actor: Actor, tenant_id: str, prelead_id: str, *, reason: ReleaseReason
     ) -> Released:
         async with self._uow.statements(tenant_id) as scope:
-            return await release_in_scope(scope, tenant_id, prelead_id, reason=reason, actor=actor)
+            return await scope.credits.release(
+                tenant_id, prelead_id=prelead_id, reason=reason, actor=actor
+            )
 
     async def release_job(self, actor: Actor, tenant_id: str, job_id: str) -> int:
         """Release every open hold of a cancelled job; return how many were released."""
@@ -459,7 +411,7 @@ class Credits:
         reason: Any,
         idempotency_key: str | None = None,
     ) -> LedgerEntry:
-        """A host admin's correction, up or down, with a mandatory reason."""
+        """Post a host admin's correction, up or down, with a mandatory reason."""
         credits = credit_amount(amount, allow_negative=True)
         text = credit_reason(reason, required=True)
         outcome = await self._post(
@@ -532,23 +484,23 @@ class Credits:
             )
             entry = await scope.credits.entry(posted.entry_id)
             assert entry is not None, "a posted entry is readable in its own transaction"
-            if posted.created:
-                if actor.type is not ActorType.SYSTEM:
-                    await scope.audit.record(
-                        AuditEvent(
-                            action=f"credits.{kind.value}",
-                            actor=actor,
-                            tenant_id=tenant_id,
-                            target_type="credit_entry",
-                            target_id=entry.id,
-                            after={
-                                "amount": entry.amount,
-                                "balance_after": entry.balance_after,
-                                "reason": entry.reason,
-                            },
-                            detail={"reverses_entry_id": reverses} if reverses else None,
-                        )
+            # Manual entries are audited; the ledger itself records system ones.
+            if posted.created and actor.type is not ActorType.SYSTEM:
+                await scope.audit.record(
+                    AuditEvent(
+                        action=f"credits.{kind.value}",
+                        actor=actor,
+                        tenant_id=tenant_id,
+                        target_type="credit_entry",
+                        target_id=entry.id,
+                        after={
+                            "amount": entry.amount,
+                            "balance_after": entry.balance_after,
+                            "reason": entry.reason,
+                        },
+                        detail={"reverses_entry_id": reverses} if reverses else None,
                     )
+                )
         return PostOutcome(entry=entry, created=posted.created)
 
 

@@ -13,7 +13,6 @@ from typing import Any
 
 from application.credit_reports import CreditReports
 from application.credits import Credits, PostOutcome
-from application.ports import UnitOfWork
 from domain.audit import Actor
 from domain.credits import IdempotencyKeyReused, LedgerEntry, credit_reason
 
@@ -24,8 +23,7 @@ def grant_key(idempotency_key: str) -> str:
 
 
 class HostCredits:
-    def __init__(self, uow: UnitOfWork, credits: Credits, reports: CreditReports) -> None:
-        self._uow = uow
+    def __init__(self, credits: Credits, reports: CreditReports) -> None:
         self._credits = credits
         self._reports = reports
 

@@ -25,7 +25,7 @@ if TYPE_CHECKING:
         SubscriptionRepository,
     )
     from application.credit_reports import CreditReportQueries
-    from application.credits import CreditLedger, Outbox
+    from application.credits import CreditLedger
     from application.notifications import NotificationQueue
     from application.tenancy import PlanRepository, TenantRepository
     from application.webhooks import WebhookRepository
@@ -52,8 +52,6 @@ class Scope(Protocol):
     def api_keys(self) -> ApiKeyRepository: ...
     @property
     def credits(self) -> CreditLedger: ...
-    @property
-    def outbox(self) -> Outbox: ...
     @property
     def credit_reports(self) -> CreditReportQueries: ...
     @property

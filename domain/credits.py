@@ -51,18 +51,13 @@ _KIND_LABELS = {
     EntryKind.EXPIRY: "Expiração",
 }
 
-#: What an entry's reference points at, as the tenant's statement names it.
+#: Names of the records an entry's reference points at, as the tenant's statement shows them.
 REFERENCE_LABELS = {
     "admin": "Administrador",
     "entry": "Lançamento",
     "prelead": "Pré-lead",
     "invoice": "Fatura",
 }
-
-#: Kinds a reversal may undo. Holds end by capture or release instead.
-REVERSIBLE_KINDS = frozenset(
-    {EntryKind.GRANT, EntryKind.CAPTURE, EntryKind.ADJUSTMENT, EntryKind.EXPIRY}
-)
 
 
 class InvalidCreditOperation(DomainError):
@@ -253,12 +248,6 @@ class LedgerEntry:
             "created_at": self.created_at.isoformat(),
             "expires_at": self.expires_at.isoformat() if self.expires_at else None,
         }
-
-
-class HoldStatus(enum.StrEnum):
-    HELD = "held"
-    ALREADY_HELD = "already_held"
-    NOT_COVERED = "not_covered"
 
 
 @attrs.frozen(kw_only=True)

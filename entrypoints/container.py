@@ -279,7 +279,7 @@ class Container(containers.DeclarativeContainer):
     qualification_credits = providers.Singleton(QualificationCredits, unit_of_work)
     credit_maintenance = providers.Singleton(CreditMaintenance, unit_of_work)
     credit_reports = providers.Singleton(CreditReports, unit_of_work)
-    host_credits = providers.Singleton(HostCredits, unit_of_work, credits, credit_reports)
+    host_credits = providers.Singleton(HostCredits, credits, credit_reports)
 
     # Low-balance alerts and tenant webhooks, sent after the ledger's commit.
     notification_dispatcher = providers.Singleton(

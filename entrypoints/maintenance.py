@@ -1,9 +1,9 @@
-"""Periodic work of a deployment: expired holds, expired credits, queued notifications.
+"""Periodic work: expired holds and credits, queued notifications, overdue subscriptions.
 
 Each API process runs the steps every ``maintenance_interval_seconds``; the
 CLI runs them once (``garimpo maintenance``). A PostgreSQL advisory lock lets
 one process at a time run a round, so several API processes do not race for
-the same rows; every step is idempotent anyway.
+the same rows. Every step is idempotent anyway.
 """
 
 from __future__ import annotations

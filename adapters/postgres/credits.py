@@ -18,9 +18,7 @@ import asyncpg
 
 from application.credits import (
     Captured,
-    Held,
     LedgerFilter,
-    Movement,
     Posted,
     Released,
 )
@@ -86,14 +84,6 @@ def _entry(row: asyncpg.Record) -> LedgerEntry:
         actor_label=row["actor_label"],
         created_at=row["created_at"],
         expires_at=row["expires_at"],
-    )
-
-
-def _movement(first: asyncpg.Record, last: asyncpg.Record, threshold: int | None) -> Movement:
-    return Movement(
-        available_before=first["available_before"],
-        available_after=last["available_after"],
-        low_balance_threshold=threshold,
     )
 
 
@@ -167,8 +157,8 @@ class PostgresCreditLedger:
         expires_at: dt.datetime | None = None,
     ) -> Posted:
         reverses_id = _uuid(reverses, EntryNotFound()) if reverses else None
-        # A reversal takes back what the original entry gave, which only the
-        # ledger knows; read it so a refusal can say how many credits it needed.
+        # A reversal takes back what the original entry gave, and only the
+        # ledger records that amount. Read it so a rejection gives the credits needed.
         taken = -amount
         if reverses_id is not None:
             original = await self._conn.fetchval(
@@ -193,7 +183,6 @@ class PostgresCreditLedger:
         return Posted(
             entry_id=str(head["entry_id"]),
             created=head["status"] == "posted",
-            movement=_movement(head, rows[-1], head["low_balance_threshold"]),
             settled_preleads=tuple(str(row["prelead_id"]) for row in rows[1:]),
         )
 
@@ -206,7 +195,7 @@ class PostgresCreditLedger:
         expires_at: dt.datetime,
         partial: bool,
         actor: Actor,
-    ) -> Held:
+    ) -> HoldResult:
         ids = [_uuid(value, PreLeadNotFound()) for value in prelead_ids]
         rows = await self._call(
             "SELECT * FROM credit_hold_many($1, $2, $3, $4, $5, $6, $7, $8)",
@@ -221,16 +210,12 @@ class PostgresCreditLedger:
         by_status: dict[str, list[str]] = {"held": [], "already_held": [], "not_covered": []}
         for row in rows[:-1]:
             by_status[row["status"]].append(str(row["prelead_id"]))
-        result = HoldResult(
+        return HoldResult(
             held=tuple(by_status["held"]),
             already_held=tuple(by_status["already_held"]),
             not_covered=tuple(by_status["not_covered"]),
             available_before=summary["available_before"],
             available_after=summary["available_after"],
-        )
-        return Held(
-            result=result,
-            movement=_movement(summary, summary, summary["low_balance_threshold"]),
         )
 
     async def capture(
@@ -247,7 +232,6 @@ class PostgresCreditLedger:
         return Captured(
             status=CaptureStatus(row["status"]),
             entry_id=str(row["entry_id"]) if row["entry_id"] else None,
-            movement=_movement(row, row, row["low_balance_threshold"]),
         )
 
     async def release(
@@ -271,7 +255,6 @@ class PostgresCreditLedger:
         return Released(
             status=ReleaseStatus(head["status"]),
             entry_id=str(head["entry_id"]) if head["entry_id"] else None,
-            movement=_movement(head, rows[-1], head["low_balance_threshold"]),
             settled_preleads=tuple(str(row["prelead_id"]) for row in rows[1:]),
         )
 
@@ -286,7 +269,6 @@ class PostgresCreditLedger:
             Posted(
                 entry_id=str(row["entry_id"]),
                 created=True,
-                movement=_movement(row, row, row["low_balance_threshold"]),
             )
             for row in rows
         ]
@@ -380,16 +362,3 @@ class PostgresCreditLedger:
             now,
         )
         return [str(row["tenant_id"]) for row in rows]
-
-
-class PostgresOutbox:
-    def __init__(self, conn: asyncpg.Connection) -> None:
-        self._conn = conn
-
-    async def add(self, tenant_id: str, kind: str, payload: dict[str, Any]) -> None:
-        await self._conn.execute(
-            "INSERT INTO notification_outbox (tenant_id, kind, payload) VALUES ($1, $2, $3::jsonb)",
-            uuid.UUID(tenant_id),
-            kind,
-            json.dumps(payload, ensure_ascii=False),
-        )

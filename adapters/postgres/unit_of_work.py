@@ -23,7 +23,7 @@ from adapters.postgres.billing import (
     PostgresSubscriptions,
 )
 from adapters.postgres.credit_reports import PostgresCreditReports
-from adapters.postgres.credits import PostgresCreditLedger, PostgresOutbox
+from adapters.postgres.credits import PostgresCreditLedger
 from adapters.postgres.database import raw_connection
 from adapters.postgres.notifications import PostgresNotificationQueue
 from adapters.postgres.tenancy import PostgresPlans, PostgresTenants
@@ -64,10 +64,6 @@ class PostgresScope:
     @cached_property
     def credits(self) -> PostgresCreditLedger:
         return PostgresCreditLedger(self.conn)
-
-    @cached_property
-    def outbox(self) -> PostgresOutbox:
-        return PostgresOutbox(self.conn)
 
     @cached_property
     def credit_reports(self) -> PostgresCreditReports:

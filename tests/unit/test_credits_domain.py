@@ -66,7 +66,8 @@ def test_insufficient_credits_carries_the_numbers_for_the_problem_body() -> None
 
     assert error.code == "insufficient_credits"
     assert error.extensions == {"available": 3, "requested": 5, "balance": 7, "held": 4}
-    assert "3 crédito(s)" in error.detail and "precisa de 5" in error.detail
+    assert "3 crédito(s)" in error.detail
+    assert "precisa de 5" in error.detail
     assert "partial=true" not in error.detail
 
 
