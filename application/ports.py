@@ -26,8 +26,13 @@ if TYPE_CHECKING:
     )
     from application.credit_reports import CreditReportQueries
     from application.credits import CreditLedger
+    from application.lead_fields import LeadFieldRepository
+    from application.leads import LeadRepository
     from application.notifications import NotificationQueue
+    from application.pipelines import PipelineRepository
+    from application.selections import OptOutRepository, SelectionRepository
     from application.tenancy import PlanRepository, TenantRepository
+    from application.timeline import TimelineRepository
     from application.webhooks import WebhookRepository
 
 
@@ -64,6 +69,18 @@ class Scope(Protocol):
     def stripe_events(self) -> StripeEventRepository: ...
     @property
     def stripe_ids(self) -> StripeIdRepository: ...
+    @property
+    def pipelines(self) -> PipelineRepository: ...
+    @property
+    def lead_fields(self) -> LeadFieldRepository: ...
+    @property
+    def timeline(self) -> TimelineRepository: ...
+    @property
+    def leads(self) -> LeadRepository: ...
+    @property
+    def selections(self) -> SelectionRepository: ...
+    @property
+    def opt_outs(self) -> OptOutRepository: ...
 
 
 class UnitOfWork(Protocol):

@@ -36,6 +36,17 @@ class InvalidSearch(DomainError):
     code = "invalid_search"
 
 
+class RuleViolation(DomainError):
+    """Raised when a well-formed request breaks a business rule (HTTP 422).
+
+    A wrong type or a malformed body is a 400; a body the API understood but
+    cannot accept (a selection above the plan's limit, a lost lead without a
+    reason, a custom field outside its schema) is this.
+    """
+
+    code = "rule_violation"
+
+
 class NotFound(DomainError):
     """Raised when the requested resource does not exist (or belongs to another tenant)."""
 

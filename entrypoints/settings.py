@@ -90,6 +90,10 @@ class Settings:
     #: Secret that signs access tokens (at least 32 bytes). None keeps a random
     #: one in ``var_dir``, so tokens survive a restart of the embedded setup.
     jwt_secret: str | None = None
+    #: Base64 key of 32 bytes that encrypts personal data (lead contacts,
+    #: message bodies) and keys its lookup hashes. None keeps a random one in
+    #: ``var_dir``. Changing it makes stored contacts unreadable.
+    pii_key: str | None = attrs.field(default=None, repr=False)
     access_token_minutes: int = 15
     refresh_token_days: int = 30
     #: Seconds an API process keeps the state of a session, key or tenant;
@@ -200,6 +204,7 @@ def load_settings(environ: dict[str, str] | None = None, env_file: Path | None =
         app_database_role=_read_role(merged),
         database_pool_size=_read_int(merged, "DATABASE_POOL_SIZE", 10, minimum=1),
         jwt_secret=_read_secret(merged, "JWT_SECRET"),
+        pii_key=merged.get("PII_KEY") or None,
         access_token_minutes=_read_int(merged, "ACCESS_TOKEN_MINUTES", 15, minimum=1),
         refresh_token_days=_read_int(merged, "REFRESH_TOKEN_DAYS", 30, minimum=1),
         auth_cache_seconds=float(_read_int(merged, "AUTH_CACHE_MILLISECONDS", 2000)) / 1000,

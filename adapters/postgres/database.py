@@ -86,10 +86,22 @@ APP_READ_WRITE_TABLES = (
     "billing_subscription",
     "webhook_endpoint",
     "webhook_delivery",
+    "external_company",
+    "external_search",
+    "selection",
+    "selection_item",
+    "pipeline",
+    "pipeline_stage",
+    "lead_contact",
+    "interaction",
+    "lead_note",
+    "lead_task",
+    "lead_field",
+    "opt_out",
 )
-#: Append-only for the API: audit events, credit entries and received Stripe
-#: events are never changed.
-APP_APPEND_ONLY_TABLES = ("audit_event", "credit_entry", "stripe_event")
+#: Append-only for the API: audit events, credit entries, received Stripe
+#: events and the lead's event history are never changed.
+APP_APPEND_ONLY_TABLES = ("audit_event", "credit_entry", "stripe_event", "lead_event")
 
 
 def app_role_grants(role: str) -> list[str]:

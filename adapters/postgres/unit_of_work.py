@@ -25,8 +25,13 @@ from adapters.postgres.billing import (
 from adapters.postgres.credit_reports import PostgresCreditReports
 from adapters.postgres.credits import PostgresCreditLedger
 from adapters.postgres.database import raw_connection
+from adapters.postgres.lead_fields import PostgresLeadFields
+from adapters.postgres.leads import PostgresLeads
 from adapters.postgres.notifications import PostgresNotificationQueue
+from adapters.postgres.pipelines import PostgresPipelines
+from adapters.postgres.selections import PostgresOptOuts, PostgresSelections
 from adapters.postgres.tenancy import PostgresPlans, PostgresTenants
+from adapters.postgres.timeline import PostgresTimeline
 from adapters.postgres.webhooks import PostgresWebhooks
 
 
@@ -88,6 +93,30 @@ class PostgresScope:
     @cached_property
     def stripe_ids(self) -> PostgresStripeIds:
         return PostgresStripeIds(self.conn)
+
+    @cached_property
+    def pipelines(self) -> PostgresPipelines:
+        return PostgresPipelines(self.conn)
+
+    @cached_property
+    def lead_fields(self) -> PostgresLeadFields:
+        return PostgresLeadFields(self.conn)
+
+    @cached_property
+    def timeline(self) -> PostgresTimeline:
+        return PostgresTimeline(self.conn)
+
+    @cached_property
+    def leads(self) -> PostgresLeads:
+        return PostgresLeads(self.conn)
+
+    @cached_property
+    def selections(self) -> PostgresSelections:
+        return PostgresSelections(self.conn)
+
+    @cached_property
+    def opt_outs(self) -> PostgresOptOuts:
+        return PostgresOptOuts(self.conn)
 
 
 class PostgresUnitOfWork:

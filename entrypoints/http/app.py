@@ -12,6 +12,7 @@ from typing import Any, Protocol
 import attrs
 from aiohttp import web
 
+from application.search import SearchSource
 from domain.search import Page, PageRequest, SearchCriteria
 from entrypoints.http.auth import (
     AuthenticateHandler,
@@ -33,7 +34,9 @@ __all__ = [
     "create_app",
 ]
 
-SearchPreLeadsHandler = Callable[[SearchCriteria, PageRequest, str | None], Awaitable[Page]]
+SearchPreLeadsHandler = Callable[
+    [SearchCriteria, PageRequest, str | None, SearchSource], Awaitable[Page]
+]
 GetCompanyHandler = Callable[[str], Awaitable[dict[str, Any]]]
 ReadinessCheck = Callable[[], Awaitable[None]]
 #: Extra middlewares placed after authentication (the rate limiter).
@@ -50,7 +53,7 @@ class UseCases(Protocol):
 class HttpServices:
     """The use cases and checks that the HTTP API calls."""
 
-    #: ``SearchPreLeads``: (criteria, page, tenant id) to one page of plain-dict items.
+    #: ``SearchPreLeads``: (criteria, page, tenant id, source) to one page of plain-dict items.
     search_preleads: SearchPreLeadsHandler
     #: ``GetCompany``: CNPJ as typed by the user to the company detail dict.
     get_company: GetCompanyHandler

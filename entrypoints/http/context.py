@@ -6,6 +6,7 @@ that translation the same in every module (problem codes, list envelopes).
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import uuid
@@ -106,6 +107,43 @@ def reject_unknown_keys(body: dict[str, Any], known: set[str] | frozenset[str]) 
             unknown[0],
             f"Campo desconhecido: '{unknown[0]}'. Campos aceitos: {', '.join(sorted(known))}.",
         )
+
+
+def accept_quality(accept: str, media_type: str) -> float:
+    """Return the quality the Accept header gives ``media_type``, from its most specific range."""
+    main_type = media_type.split("/")[0]
+    best_specificity, best_quality = 0, 0.0
+    for part in accept.split(","):
+        pieces = part.strip().split(";")
+        media_range = pieces[0].strip().lower()
+        if media_range == media_type:
+            specificity = 3
+        elif media_range == f"{main_type}/*":
+            specificity = 2
+        elif media_range == "*/*":
+            specificity = 1
+        else:
+            continue
+        quality = 1.0
+        for parameter in pieces[1:]:
+            name, _, value = parameter.strip().partition("=")
+            if name.strip() == "q":
+                with contextlib.suppress(ValueError):
+                    quality = float(value)
+        if specificity > best_specificity:
+            best_specificity, best_quality = specificity, quality
+    return best_quality
+
+
+def wants_csv(request: web.Request) -> bool:
+    """True when ``?format=csv``, or when Accept prefers text/csv to JSON."""
+    chosen = request.query.get("format")
+    if chosen is not None:
+        if chosen not in {"json", "csv"}:
+            raise invalid_field("format", "O parâmetro 'format' é json ou csv.")
+        return chosen == "csv"
+    accept = request.headers.get("Accept", "")
+    return accept_quality(accept, "text/csv") > accept_quality(accept, "application/json")
 
 
 def page_meta(page: Page) -> dict[str, int]:

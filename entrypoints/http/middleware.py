@@ -23,6 +23,7 @@ from domain.errors import (
     DomainError,
     NotFound,
     PermissionDenied,
+    RuleViolation,
     TooManyAttempts,
 )
 from entrypoints.http.problems import ProblemError, problem_response
@@ -49,6 +50,7 @@ _DOMAIN_STATUS: dict[type[DomainError], int] = {
     NotFound: 404,
     Conflict: 409,
     PermissionDenied: 403,
+    RuleViolation: 422,
 }
 
 _INTERNAL_ERROR_DETAIL = (

@@ -16,8 +16,10 @@ from entrypoints.http import (
     openapi_auth,
     openapi_billing,
     openapi_credits,
+    openapi_crm,
     openapi_host,
     openapi_identity,
+    openapi_leads,
     openapi_webhooks,
 )
 from entrypoints.http.permissions import route_access
@@ -30,6 +32,8 @@ PARTS = [
     openapi_billing,
     openapi_credits,
     openapi_webhooks,
+    openapi_leads,
+    openapi_crm,
 ]
 
 API_VERSION = "0.1.0"
@@ -204,7 +208,12 @@ def _paths() -> dict[str, Any]:
                     "Busca estabelecimentos por CNAE e UF (ou municípios), com filtros de "
                     "situação cadastral, porte, data de abertura, capital social, Simples, MEI "
                     "e contatos. Os resultados vêm ordenados por CNPJ, uma página por vez. "
-                    "Buscar não consome créditos."
+                    "Buscar não consome créditos. Com a api-cnaes configurada, a busca em modo "
+                    "auto consulta a api-cnaes quando a base local não tem nenhum resultado, "
+                    "guarda as empresas recebidas e responde com elas (meta.source = api-cnaes); "
+                    "a mesma busca repetida dentro do prazo do cache responde com o que foi "
+                    "guardado, sem nova consulta paga. Se a api-cnaes falhar, a resposta traz "
+                    "os resultados locais e um aviso em meta.warnings."
                 ),
                 "security": _TENANT_SECURITY,
                 "requestBody": {
@@ -232,6 +241,7 @@ def _paths() -> dict[str, Any]:
                     "400": _response_ref("BadRequest"),
                     "401": _response_ref("Unauthorized"),
                     "403": _response_ref("Forbidden"),
+                    "409": _response_ref("ApiCnaesOff"),
                     "413": _response_ref("PayloadTooLarge"),
                     "429": _response_ref("TooManyRequests"),
                     "500": _response_ref("InternalError"),
@@ -245,7 +255,10 @@ def _paths() -> dict[str, Any]:
                 "summary": "Consultar um estabelecimento pelo CNPJ",
                 "description": (
                     "Mostra o estabelecimento com os dados da empresa, os sócios, o Simples "
-                    "Nacional e o MEI, e a carga da base de onde vieram."
+                    "Nacional e o MEI, e a carga da base de onde vieram. Com a api-cnaes "
+                    "configurada, um CNPJ que falta na base local é buscado nela, guardado e "
+                    "devolvido com source = api-cnaes; os dados que ela não traz (sócios, "
+                    "carga) vêm vazios."
                 ),
                 "security": _TENANT_SECURITY,
                 "parameters": [
@@ -272,6 +285,7 @@ def _paths() -> dict[str, Any]:
                     "404": _response_ref("NotFound"),
                     "429": _response_ref("TooManyRequests"),
                     "500": _response_ref("InternalError"),
+                    "503": _response_ref("ApiCnaesUnavailable"),
                 },
             }
         },
@@ -435,6 +449,48 @@ def _problem_responses() -> dict[str, Any]:
                 "Recurso não encontrado",
                 "company_not_found",
                 "Nenhum estabelecimento com o CNPJ 11.222.333/0001-81 na base atual.",
+                field="cnpj",
+            ),
+        ),
+        "Unprocessable": _problem_response(
+            "O pedido foi entendido, mas uma regra de negócio o impede: seleção acima do "
+            "limite do plano (selection_too_large), CNPJs inválidos na lista (invalid_cnpjs), "
+            "etapa de fechamento sem motivo (reason_required), campo personalizado fora do "
+            "esquema (unknown_custom_field, invalid_custom_field) e outras. O campo field "
+            "aponta o valor a corrigir.",
+            "Problem",
+            _problem_example(
+                422,
+                "Regra de negócio não atendida",
+                "reason_required",
+                "Informe o motivo para marcar o lead como perdido (etapa 'Perdido').",
+                field="reason",
+            ),
+        ),
+        "ApiCnaesOff": _problem_response(
+            'A busca pediu "source": "api-cnaes", mas a api-cnaes não está configurada nesta '
+            "instalação (api_cnaes_off).",
+            "Problem",
+            _problem_example(
+                409,
+                "Conflito com o estado atual",
+                "api_cnaes_off",
+                "A busca na api-cnaes está desligada nesta instalação (API_CNAES_URL não "
+                'configurada). Use "source": "local" ou "auto", ou peça ao administrador do '
+                "Garimpo para configurar a api-cnaes.",
+                field="source",
+            ),
+        ),
+        "ApiCnaesUnavailable": _problem_response(
+            "O CNPJ não está na base local e a api-cnaes falhou ou não respondeu "
+            "(api_cnaes_unavailable). Tente de novo em alguns minutos.",
+            "Problem",
+            _problem_example(
+                503,
+                "Serviço indisponível",
+                "api_cnaes_unavailable",
+                "O CNPJ 11.222.333/0001-81 não está na base local e a api-cnaes não pôde ser "
+                "consultada agora. Tente de novo em alguns minutos.",
                 field="cnpj",
             ),
         ),
@@ -653,6 +709,18 @@ def _search_request_schema(max_per_page: int) -> dict[str, Any]:
             "exclude_existing": optional_flag(
                 "Deixa de fora CNPJs que já são pré-leads ou leads do seu tenant.", False
             ),
+            "source": {
+                "type": ["string", "null"],
+                "enum": ["local", "auto", "api-cnaes", None],
+                "default": "auto",
+                "description": (
+                    "Onde buscar. local: só a base local. auto: a base local e, quando ela não "
+                    "tem nenhum resultado, a api-cnaes (se configurada). api-cnaes: as empresas "
+                    "da api-cnaes, consultada no máximo uma vez por busca dentro do prazo do "
+                    "cache; responde 409 (api_cnaes_off) quando a api-cnaes não está "
+                    "configurada."
+                ),
+            },
             "page": {
                 "type": ["integer", "null"],
                 "minimum": 1,
@@ -747,10 +815,44 @@ def _registry_schemas() -> dict[str, Any]:
                 },
             },
         ),
+        "SearchWarning": _object(
+            "Aviso sobre uma resposta que veio mesmo assim.",
+            {
+                "code": {
+                    "type": "string",
+                    "description": (
+                        "Código estável: api_cnaes_timeout, api_cnaes_unavailable, "
+                        "api_cnaes_rate_limited ou api_cnaes_failed (a api-cnaes falhou e "
+                        "vieram só os resultados locais), ou api_cnaes_partial (a api-cnaes tem "
+                        "mais resultados do que os guardados)."
+                    ),
+                },
+                "message": _text("O aviso, para pessoas."),
+            },
+        ),
+        "SearchPageMeta": {
+            "description": "Posição desta página, a origem dos resultados e os avisos.",
+            "allOf": [
+                _ref("PageMeta"),
+                _object(
+                    "Origem e avisos da busca.",
+                    {
+                        "source": {
+                            "enum": ["local", "api-cnaes"],
+                            "description": (
+                                "local: base local do CNPJ; api-cnaes: empresas obtidas da "
+                                "api-cnaes e guardadas."
+                            ),
+                        },
+                        "warnings": {"type": "array", "items": _ref("SearchWarning")},
+                    },
+                ),
+            ],
+        },
         "PreLeadPage": _object(
             "Uma página do resultado da busca.",
             {
-                "meta": _ref("PageMeta"),
+                "meta": _ref("SearchPageMeta"),
                 "data": {"type": "array", "items": _ref("PreLead")},
             },
         ),
@@ -884,4 +986,11 @@ def _detail_only_properties() -> dict[str, Any]:
         "simples": _nullable_ref("TaxRegime"),
         "mei": _nullable_ref("TaxRegime"),
         "snapshot": _nullable_ref("Snapshot"),
+        "source": {
+            "enum": ["local", "api-cnaes"],
+            "description": (
+                "local: base local do CNPJ; api-cnaes: obtido da api-cnaes e guardado, sem "
+                "sócios nem carga."
+            ),
+        },
     }

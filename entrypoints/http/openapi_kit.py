@@ -123,9 +123,16 @@ def operation(
     body: dict[str, Any] | None = None,
     body_required: bool = True,
     body_example: dict[str, Any] | None = None,
+    rules: bool = False,
 ) -> dict[str, Any]:
-    """One operation with the error responses its zone and inputs can produce."""
+    """One operation with the error responses its zone and inputs can produce.
+
+    ``rules`` says the operation enforces business rules on well-formed input,
+    which answer 422.
+    """
     all_responses = dict(responses)
+    if rules:
+        all_responses.setdefault("422", response_ref("Unprocessable"))
     has_path_id = any(p.get("in") == "path" for p in parameters or [])
     if body is not None or parameters:
         all_responses.setdefault("400", response_ref("BadRequest"))

@@ -63,6 +63,20 @@ ROUTE_ACCESS: dict[tuple[str, str], Access] = {
     ("GET", "/v1/auth/me"): SESSION,
     # Registry and pre-leads.
     ("POST", "/v1/preleads/search"): tenant(P.PRELEADS_READ),
+    # Selections of pre-leads.
+    ("GET", "/v1/preleads/selections"): tenant(P.PRELEADS_READ),
+    ("POST", "/v1/preleads/selections"): tenant(P.PRELEADS_WRITE),
+    ("GET", "/v1/preleads/selections/{selection_id}"): tenant(P.PRELEADS_READ),
+    ("PATCH", "/v1/preleads/selections/{selection_id}"): tenant(P.PRELEADS_WRITE),
+    ("DELETE", "/v1/preleads/selections/{selection_id}"): tenant(P.PRELEADS_WRITE),
+    ("GET", "/v1/preleads/selections/{selection_id}/items"): tenant(P.PRELEADS_READ),
+    # Leads.
+    ("GET", "/v1/leads"): tenant(P.LEADS_READ),
+    ("POST", "/v1/leads/import"): tenant(P.LEADS_WRITE),
+    ("GET", "/v1/leads/{lead_id}"): tenant(P.LEADS_READ),
+    ("PATCH", "/v1/leads/{lead_id}"): tenant(P.LEADS_WRITE),
+    ("POST", "/v1/leads/{lead_id}/move"): tenant(P.LEADS_WRITE),
+    ("POST", "/v1/leads/{lead_id}/resolve-duplicate"): tenant(P.LEADS_WRITE),
     ("GET", "/v1/companies/{cnpj}"): tenant(P.REGISTRY_READ),
     # Tenant API keys.
     ("GET", "/v1/api-keys"): tenant(P.API_KEYS_MANAGE),
@@ -137,6 +151,28 @@ ROUTE_ACCESS: dict[tuple[str, str], Access] = {
     ("DELETE", "/v1/webhooks/endpoints/{endpoint_id}"): tenant(P.WEBHOOKS_MANAGE),
     ("GET", "/v1/webhooks/endpoints/{endpoint_id}/deliveries"): tenant(P.WEBHOOKS_MANAGE),
     ("POST", "/v1/webhooks/deliveries/{delivery_id}/redeliver"): tenant(P.WEBHOOKS_MANAGE),
+    # The CRM's shape: pipelines, their stages and the custom fields of leads.
+    ("GET", "/v1/pipelines"): tenant(P.LEADS_READ),
+    ("POST", "/v1/pipelines"): tenant(P.CRM_MANAGE),
+    ("GET", "/v1/pipelines/{pipeline_id}"): tenant(P.LEADS_READ),
+    ("PATCH", "/v1/pipelines/{pipeline_id}"): tenant(P.CRM_MANAGE),
+    ("DELETE", "/v1/pipelines/{pipeline_id}"): tenant(P.CRM_MANAGE),
+    ("POST", "/v1/pipelines/{pipeline_id}/stages"): tenant(P.CRM_MANAGE),
+    ("PATCH", "/v1/pipelines/{pipeline_id}/stages/{stage_id}"): tenant(P.CRM_MANAGE),
+    ("DELETE", "/v1/pipelines/{pipeline_id}/stages/{stage_id}"): tenant(P.CRM_MANAGE),
+    ("GET", "/v1/leads/fields"): tenant(P.LEADS_READ),
+    ("POST", "/v1/leads/fields"): tenant(P.CRM_MANAGE),
+    ("PATCH", "/v1/leads/fields/{key}"): tenant(P.CRM_MANAGE),
+    ("DELETE", "/v1/leads/fields/{key}"): tenant(P.CRM_MANAGE),
+    # A lead's timeline and the work logged on it. Deleting a note also
+    # needs its authorship or crm:manage, which the use case checks.
+    ("GET", "/v1/leads/{lead_id}/timeline"): tenant(P.LEADS_READ),
+    ("POST", "/v1/leads/{lead_id}/notes"): tenant(P.LEADS_WRITE),
+    ("DELETE", "/v1/leads/{lead_id}/notes/{note_id}"): tenant(P.LEADS_WRITE),
+    ("POST", "/v1/leads/{lead_id}/tasks"): tenant(P.LEADS_WRITE),
+    ("PATCH", "/v1/leads/{lead_id}/tasks/{task_id}"): tenant(P.LEADS_WRITE),
+    ("POST", "/v1/leads/{lead_id}/interactions"): tenant(P.LEADS_WRITE),
+    ("GET", "/v1/tasks"): tenant(P.LEADS_READ),
 }
 
 

@@ -26,6 +26,7 @@ _TITLES = {
     405: "Método não permitido",
     409: "Conflito com o estado atual",
     413: "Corpo da requisição grande demais",
+    422: "Regra de negócio não atendida",
     429: "Requisições demais",
     500: "Erro interno",
     503: "Serviço indisponível",

@@ -10,8 +10,11 @@ from entrypoints.http import (
     routes_auth,
     routes_billing,
     routes_credits,
+    routes_crm,
     routes_host,
+    routes_leads,
     routes_registry,
+    routes_selections,
     routes_settings,
     routes_users,
     routes_webhooks,
@@ -29,3 +32,7 @@ def register_all_routes(app: web.Application) -> None:
     routes_billing.register_routes(app)
     routes_credits.register_routes(app)
     routes_webhooks.register_routes(app)
+    routes_crm.register_routes(app)
+    routes_selections.register_routes(app)
+    # After the CRM routes: /v1/leads/{lead_id} would otherwise take /v1/leads/fields.
+    routes_leads.register_routes(app)

@@ -35,6 +35,7 @@ from entrypoints.http.context import (
     read_json_object,
     reject_unknown_keys,
     use_case,
+    wants_csv,
 )
 from entrypoints.http.middleware import REQUEST_ID_HEADER, REQUEST_ID_KEY, RESPONSE_HEADERS_KEY
 
@@ -128,42 +129,6 @@ def _query_bool(request: web.Request, name: str) -> bool:
     if raw not in {"true", "false"}:
         raise invalid_field(name, f"O parâmetro '{name}' é true ou false.")
     return raw == "true"
-
-
-def _accept_quality(accept: str, media_type: str) -> float:
-    """Return the quality the Accept header gives ``media_type``, from its most specific range."""
-    main_type = media_type.split("/")[0]
-    best_specificity, best_quality = 0, 0.0
-    for part in accept.split(","):
-        pieces = part.strip().split(";")
-        media_range = pieces[0].strip().lower()
-        if media_range == media_type:
-            specificity = 3
-        elif media_range == f"{main_type}/*":
-            specificity = 2
-        elif media_range == "*/*":
-            specificity = 1
-        else:
-            continue
-        quality = 1.0
-        for parameter in pieces[1:]:
-            name, _, value = parameter.strip().partition("=")
-            if name.strip() == "q":
-                with contextlib.suppress(ValueError):
-                    quality = float(value)
-        if specificity > best_specificity:
-            best_specificity, best_quality = specificity, quality
-    return best_quality
-
-
-def _wants_csv(request: web.Request) -> bool:
-    chosen = request.query.get("format")
-    if chosen is not None:
-        if chosen not in {"json", "csv"}:
-            raise invalid_field("format", "O parâmetro 'format' é json ou csv.")
-        return chosen == "csv"
-    accept = request.headers.get("Accept", "")
-    return _accept_quality(accept, "text/csv") > _accept_quality(accept, "application/json")
 
 
 def _expires_at(body: dict[str, Any]) -> dt.datetime | None:
@@ -296,7 +261,7 @@ async def handle_coverage(request: web.Request) -> web.Response:
 
 async def handle_ledger(request: web.Request) -> web.StreamResponse:
     tenant_id = tenant_of(request)
-    as_csv = _wants_csv(request)
+    as_csv = wants_csv(request)
     reports = await use_case(request, "credit_reports")
     view = await reports.ledger_view(tenant_id, _period(request), _kinds(request))
     return await _statement(request, tenant_id, view, as_csv=as_csv)
@@ -327,7 +292,7 @@ async def handle_host_tenant_credits(request: web.Request) -> web.Response:
 
 async def handle_host_ledger(request: web.Request) -> web.StreamResponse:
     tenant_id = path_uuid(request, "tenant_id", what="Tenant")
-    as_csv = _wants_csv(request)
+    as_csv = wants_csv(request)
     reports = await use_case(request, "credit_reports")
     view = await reports.host_ledger_view(tenant_id, _period(request), _kinds(request))
     return await _statement(request, tenant_id, view, as_csv=as_csv)

@@ -19,7 +19,9 @@ from typing import Any
 import structlog
 from aiohttp import web
 
-from domain.search import PageRequest, PhoneRequirement, SearchCriteria
+from application.external_companies import ExternalSourceFailed
+from application.search import LOCAL, SearchSource, SourcedPage
+from domain.search import Page, PageRequest, PhoneRequirement, SearchCriteria
 from entrypoints.http.context import (
     OPENAPI_DOCUMENT_KEY,
     SERVICES_KEY,
@@ -101,15 +103,30 @@ async def handle_search_preleads(request: web.Request) -> web.Response:
     services = request.app[SERVICES_KEY]
     body = await read_json_object(request)
     criteria, page_request = parse_search_body(body, max_per_page=services.max_per_page)
+    source = parse_search_source(body)
 
-    page = await services.search_preleads(criteria, page_request, request[TENANT_ID_KEY])
-    return web.json_response({"meta": page_meta(page), "data": list(page.items)}, dumps=_dumps)
+    page = await services.search_preleads(criteria, page_request, request[TENANT_ID_KEY], source)
+    return web.json_response({"meta": search_meta(page), "data": list(page.items)}, dumps=_dumps)
+
+
+def search_meta(page: Page) -> dict[str, Any]:
+    """Build the search page's ``meta``: paging, the source it came from and any warnings."""
+    source = page.source if isinstance(page, SourcedPage) else LOCAL
+    warnings = page.warnings if isinstance(page, SourcedPage) else ()
+    return {
+        **page_meta(page),
+        "source": source,
+        "warnings": [{"code": w.code, "message": w.message} for w in warnings],
+    }
 
 
 async def handle_get_company(request: web.Request) -> web.Response:
     """Return one establishment with its company, partners and Simples data."""
     services = request.app[SERVICES_KEY]
-    company = await services.get_company(request.match_info["cnpj"])
+    try:
+        company = await services.get_company(request.match_info["cnpj"])
+    except ExternalSourceFailed as error:
+        raise ProblemError(503, error.code, error.detail, field="cnpj") from error
     return web.json_response({"data": company}, dumps=_dumps)
 
 
@@ -143,6 +160,7 @@ SEARCH_BODY_KEYS = (
     "exclude_shared_contacts",
     "head_office_only",
     "exclude_existing",
+    "source",
     "page",
     "per_page",
 )
@@ -193,6 +211,21 @@ def parse_search_body(
         max_per_page=max_per_page,
     )
     return criteria, page_request
+
+
+def parse_search_source(body: Mapping[str, Any]) -> SearchSource:
+    """Read ``source`` (local, auto or api-cnaes); absent or null means auto."""
+    value = body.get("source")
+    if value is None:
+        return SearchSource.AUTO
+    if isinstance(value, str):
+        try:
+            return SearchSource(value)
+        except ValueError:
+            pass
+    raise _invalid_field(
+        "source", 'O campo \'source\' deve ser "local", "auto", "api-cnaes" ou null.'
+    )
 
 
 def _string_list(body: Mapping[str, Any], field: str) -> list[str] | None:

@@ -12,6 +12,7 @@ from aiohttp import web
 from adapters.postgres.database import migrate
 from application.authentication import Credentials, TenantState
 from application.rate_limiting import RateDecision
+from application.search import SearchSource
 from domain.audit import Actor
 from domain.identity import Principal
 from domain.search import Page, PageRequest, SearchCriteria
@@ -39,10 +40,13 @@ def build_app(container: Container) -> web.Application:
     # The services resolve the container's providers on each call, so they
     # work once cleanup_ctx has opened the engine, Redis and the HTTP client.
     async def search_preleads(
-        criteria: SearchCriteria, page: PageRequest, tenant: str | None
+        criteria: SearchCriteria,
+        page: PageRequest,
+        tenant: str | None,
+        source: SearchSource = SearchSource.AUTO,
     ) -> Page:
         use_case = await provide(container.search_preleads)
-        result: Page = await use_case(criteria, page, tenant)
+        result: Page = await use_case(criteria, page, tenant, source)
         return result
 
     async def get_company(cnpj: str) -> dict[str, Any]:

@@ -682,7 +682,14 @@ async def test_meta_envelope(api: RegistryApi, month: LoadedMonth) -> None:
         {"cnaes": list(month.cnaes), "uf": SEARCH_UF}, api_key=month.tenant_key
     )
 
-    assert middle["meta"] == {"page": 3, "per_page": 7, "total_items": total, "total_pages": pages}
+    assert middle["meta"] == {
+        "page": 3,
+        "per_page": 7,
+        "total_items": total,
+        "total_pages": pages,
+        "source": "local",
+        "warnings": [],
+    }
     assert len(middle["data"]) == 7
     assert last["meta"]["page"] == pages
     assert len(last["data"]) == total - 7 * (pages - 1)
@@ -691,6 +698,8 @@ async def test_meta_envelope(api: RegistryApi, month: LoadedMonth) -> None:
         "per_page": 50,
         "total_items": total,
         "total_pages": math.ceil(total / 50),
+        "source": "local",
+        "warnings": [],
     }
 
 
@@ -714,7 +723,14 @@ async def test_empty_result_first_page(api: RegistryApi, month: LoadedMonth) -> 
 
     assert first.status == 200
     assert first.body == {
-        "meta": {"page": 1, "per_page": MAX_PER_PAGE, "total_items": 0, "total_pages": 0},
+        "meta": {
+            "page": 1,
+            "per_page": MAX_PER_PAGE,
+            "total_items": 0,
+            "total_pages": 0,
+            "source": "local",
+            "warnings": [],
+        },
         "data": [],
     }
     assert second.status == 400

@@ -71,12 +71,96 @@ async def make_delivery(database_url: str, tenant_id: str) -> str:
     return str(delivery_id)
 
 
+async def make_pipeline(database_url: str, tenant_id: str) -> str:
+    pipeline_id = await owner_execute(
+        database_url,
+        "INSERT INTO pipeline (tenant_id, name) VALUES ($1, $2) RETURNING id",
+        uuid.UUID(tenant_id),
+        f"Funil {uuid.uuid4().hex[:8]}",
+    )
+    return str(pipeline_id)
+
+
+async def make_stage(database_url: str, tenant_id: str) -> str:
+    """A stage of the tenant's default pipeline, which the tenant trigger created."""
+    stage_id = await owner_execute(
+        database_url,
+        "SELECT s.id FROM pipeline_stage s JOIN pipeline p ON p.id = s.pipeline_id "
+        "WHERE p.tenant_id = $1 AND p.is_default ORDER BY s.position LIMIT 1",
+        uuid.UUID(tenant_id),
+    )
+    return str(stage_id)
+
+
+async def make_lead(database_url: str, tenant_id: str) -> str:
+    stage_id = await make_stage(database_url, tenant_id)
+    lead_id = await owner_execute(
+        database_url,
+        "INSERT INTO lead (tenant_id, cnpj, pipeline_id, stage_id) "
+        "SELECT $1, $2, pipeline_id, id FROM pipeline_stage WHERE id = $3 RETURNING id",
+        uuid.UUID(tenant_id),
+        f"{uuid.uuid4().int % 10**12:012d}00",
+        uuid.UUID(stage_id),
+    )
+    return str(lead_id)
+
+
+async def make_note(database_url: str, tenant_id: str) -> str:
+    lead_id = await make_lead(database_url, tenant_id)
+    note_id = await owner_execute(
+        database_url,
+        "INSERT INTO lead_note (tenant_id, lead_id, body) VALUES ($1, $2, 'Nota') RETURNING id",
+        uuid.UUID(tenant_id),
+        uuid.UUID(lead_id),
+    )
+    return str(note_id)
+
+
+async def make_task(database_url: str, tenant_id: str) -> str:
+    lead_id = await make_lead(database_url, tenant_id)
+    task_id = await owner_execute(
+        database_url,
+        "INSERT INTO lead_task (tenant_id, lead_id, title) VALUES ($1, $2, 'Ligar') RETURNING id",
+        uuid.UUID(tenant_id),
+        uuid.UUID(lead_id),
+    )
+    return str(task_id)
+
+
+async def make_lead_field(database_url: str, tenant_id: str) -> str:
+    key = f"campo_{uuid.uuid4().hex[:8]}"
+    await owner_execute(
+        database_url,
+        "INSERT INTO lead_field (tenant_id, key, label, type) VALUES ($1, $2, 'Campo', 'text')",
+        uuid.UUID(tenant_id),
+        key,
+    )
+    return key
+
+
+async def make_selection(database_url: str, tenant_id: str) -> str:
+    selection_id = await owner_execute(
+        database_url,
+        "INSERT INTO selection (tenant_id, name, origin) VALUES ($1, 'Lote', 'cnpjs') RETURNING id",
+        uuid.UUID(tenant_id),
+    )
+    return str(selection_id)
+
+
 #: Parameter name to a factory of one record of the given tenant.
 FACTORIES: dict[str, Callable[[str, str], Awaitable[str]]] = {
     "key_id": make_key,
     "user_id": make_user,
     "endpoint_id": make_endpoint,
     "delivery_id": make_delivery,
+    "pipeline_id": make_pipeline,
+    "stage_id": make_stage,
+    "lead_id": make_lead,
+    "selection_id": make_selection,
+    "note_id": make_note,
+    "task_id": make_task,
+    # The key of a custom field of leads.
+    "key": make_lead_field,
 }
 
 

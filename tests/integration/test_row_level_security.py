@@ -143,7 +143,9 @@ async def test_tenant_setting_shows_only_that_tenant(
         for table in tables:
             column = "id" if table == "tenant" else "tenant_id"
             seen = {str(v) for (v,) in await as_app.fetch(f"SELECT {column} FROM {table}")}
-            assert seen <= {first}, (table, seen)
+            # Global opt-outs (no tenant) apply to every tenant, so each one sees them.
+            shared = {"None"} if table == "opt_out" else set()
+            assert seen <= {first} | shared, (table, seen)
         assert await as_app.fetchval("SELECT count(*) FROM api_key") >= 1
 
     # The setting was SET LOCAL: the next transaction on the connection sees nothing again.
@@ -218,3 +220,44 @@ async def test_audit_events_cannot_be_changed(
             async with as_app.transaction():
                 await as_app.execute("SELECT set_config('garimpo.tenant_id', $1, true)", first)
                 await as_app.execute(statement)
+
+
+async def test_opt_outs_global_rows_reach_every_tenant_and_tenant_rows_stay_home(
+    database_url: str, as_app: asyncpg.Connection, two_tenants: tuple[str, str]
+) -> None:
+    first, second = two_tenants
+    marker = uuid.uuid4().bytes
+    owner = await asyncpg.connect(database_url)
+    try:
+        await owner.execute(
+            "INSERT INTO opt_out (tenant_id, kind, value_hash, source) VALUES "
+            "(NULL, 'phone', $1, 'global'), ($2, 'phone', $1, 'first')",
+            marker,
+            uuid.UUID(first),
+        )
+    finally:
+        await owner.close()
+
+    async def sources(setting: str | None, value: str) -> set[str]:
+        async with as_app.transaction():
+            if setting is not None:
+                await as_app.execute("SELECT set_config($1, $2, true)", setting, value)
+            rows = await as_app.fetch("SELECT source FROM opt_out WHERE value_hash = $1", marker)
+        return {row["source"] for row in rows}
+
+    assert await sources(None, "") == set()
+    assert await sources("garimpo.tenant_id", first) == {"global", "first"}
+    assert await sources("garimpo.tenant_id", second) == {"global"}
+    assert await sources("garimpo.host", "on") == {"global"}
+
+    # A tenant may add a global row (an opt-out reply applies to everyone),
+    # never a row of another tenant.
+    with pytest.raises(asyncpg.InsufficientPrivilegeError):
+        async with as_app.transaction():
+            await as_app.execute("SELECT set_config('garimpo.tenant_id', $1, true)", second)
+            await as_app.execute(
+                "INSERT INTO opt_out (tenant_id, kind, value_hash, source) "
+                "VALUES ($1, 'email', $2, 'forged')",
+                uuid.UUID(first),
+                marker,
+            )

@@ -9,7 +9,9 @@ Faults are programmed per route (``get``, ``list``, ``search``, ``health``):
 a queued fault applies to the next requests of that route, once each, and a
 persistent fault to all of them until cleared. ``page_sizes`` and
 ``page_shifts`` make pages longer, shorter or overlapping the previous one.
-``calls`` counts the requests each route received.
+``calls`` counts the requests each route received, and ``search_queries``
+keeps the query of each search. In a search query, a list value matches any
+of its items.
 """
 
 from __future__ import annotations
@@ -73,6 +75,8 @@ class FakeApiCnaes(LoopbackServer):
         self.companies: list[dict[str, Any]] = list(companies or [])
         self.api_key = API_KEY
         self.calls: Counter[str] = Counter()
+        #: The ``query`` object of every search request, in arrival order.
+        self.search_queries: list[Any] = []
         #: Requested page number to the number of items that page returns.
         self.page_sizes: dict[int, int] = {}
         #: Requested page number to how many items of the previous page it repeats.
@@ -145,6 +149,7 @@ class FakeApiCnaes(LoopbackServer):
         except json.JSONDecodeError:
             return _error(400, "invalid_body", "O corpo da requisição deve ser JSON")
         query = body.get("query")
+        self.search_queries.append(query)
         page = body.get("page", 1)
         per_page = body.get("per_page", 100)
         if (
@@ -165,11 +170,7 @@ class FakeApiCnaes(LoopbackServer):
     def _page(self, filters: dict[str, Any], page: int, per_page: int) -> web.Response:
         if page < 1 or per_page < 1:
             return _error(400, "invalid_pagination", "page e per_page devem ser maiores que zero")
-        matches = [
-            company
-            for company in self.companies
-            if all(str(company.get(field)) == str(value) for field, value in filters.items())
-        ]
+        matches = [company for company in self.companies if _matches(company, filters)]
 
         # Each page starts where the one before ended, so a short, long or
         # shifted page moves the later ones instead of skipping items.
@@ -189,6 +190,29 @@ class FakeApiCnaes(LoopbackServer):
             "total_pages": -(-total // per_page),
         }
         return web.json_response({"data": items, "meta": meta})
+
+
+def _matches(company: dict[str, Any], filters: dict[str, Any]) -> bool:
+    """Return True when every filter matches; a list value matches any of its items.
+
+    ``incluir_cnaes_secundarios: true`` lets ``cnae_fiscal`` match a code of
+    ``cnaes_secundarios`` too.
+    """
+    conditions = dict(filters)
+    secondary = conditions.pop("incluir_cnaes_secundarios", False) is True
+    for field, value in conditions.items():
+        wanted = {str(item) for item in value} if isinstance(value, list) else {str(value)}
+        if str(company.get(field)) in wanted:
+            continue
+        if secondary and field == "cnae_fiscal":
+            codes = {
+                str(item.get("codigo") if isinstance(item, dict) else item)
+                for item in company.get("cnaes_secundarios") or []
+            }
+            if codes & wanted:
+                continue
+        return False
+    return True
 
 
 def _error(

@@ -20,7 +20,9 @@ from aiohttp.test_utils import TestClient
 from structlog.testing import capture_logs
 
 from application.authentication import CredentialKind, Credentials, TenantState
-from application.search import GetCompany, SearchPreLeads
+from application.company_source import CompanySource
+from application.external_companies import ExternalCompanyStore
+from application.search import GetCompany, SearchPreLeads, SearchSource
 from domain.audit import Actor
 from domain.cnpj import Cnpj, check_digits
 from domain.errors import AuthenticationFailed, PermissionDenied
@@ -258,11 +260,13 @@ def make_services(
     readiness: FakeReadiness,
     *,
     max_per_page: int = 100,
+    company_source: CompanySource | None = None,
+    external_store: ExternalCompanyStore | None = None,
 ) -> HttpServices:
     keys = FakeApiKeys({API_KEY: TENANT_ID})
     return HttpServices(
-        search_preleads=SearchPreLeads(queries),
-        get_company=GetCompany(queries),
+        search_preleads=SearchPreLeads(queries, company_source, external_store),
+        get_company=GetCompany(queries, company_source, external_store),
         authenticate=keys.authenticate,
         enter_tenant=keys.enter_tenant,
         use_cases=NoUseCases(),
@@ -383,7 +387,14 @@ async def test_search_answers_meta_and_data(
     assert response.status == 200
     assert response.content_type == "application/json"
     body = await response.json()
-    assert body["meta"] == {"page": 1, "per_page": 1, "total_items": 2, "total_pages": 2}
+    assert body["meta"] == {
+        "page": 1,
+        "per_page": 1,
+        "total_items": 2,
+        "total_pages": 2,
+        "source": "local",
+        "warnings": [],
+    }
     assert body["data"] == [make_search_item(KNOWN_CNPJ)]
 
     criteria, page, tenant_id = queries.searches[0]
@@ -658,10 +669,10 @@ async def test_tenant_id_bound_while_handling(
     use_case = SearchPreLeads(queries)
 
     async def search_preleads(
-        criteria: SearchCriteria, page: PageRequest, tenant_id: str | None
+        criteria: SearchCriteria, page: PageRequest, tenant_id: str | None, source: SearchSource
     ) -> Page:
         bound.append(structlog.contextvars.get_contextvars())
-        return await use_case(criteria, page, tenant_id)
+        return await use_case(criteria, page, tenant_id, source)
 
     services = attrs.evolve(make_services(queries, readiness), search_preleads=search_preleads)
     client = await aiohttp_client(create_app(services))
@@ -689,7 +700,7 @@ async def test_company_answers_data(client: TestClient) -> None:
     response = await client.get(f"/v1/companies/{KNOWN_CNPJ}", headers=AUTH)
 
     assert response.status == 200
-    assert await response.json() == {"data": make_company_detail(KNOWN_CNPJ)}
+    assert await response.json() == {"data": {**make_company_detail(KNOWN_CNPJ), "source": "local"}}
 
 
 async def test_company_formatted_cnpj_accepted(client: TestClient) -> None:

@@ -19,9 +19,11 @@ from jsonschema import Draft202012Validator
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
 
+from application.company_source import SourceErrorKind
 from entrypoints.http.app import OPENAPI_DOCUMENT_KEY, create_app
 from entrypoints.http.openapi import build_openapi_document, registry_paths
 from entrypoints.http.permissions import Zone, route_access
+from tests.support.fake_external_companies import MemoryCompanySource, MemoryExternalStore
 from tests.unit.test_http_api import (
     API_KEY,
     KNOWN_CNPJ,
@@ -229,12 +231,21 @@ def test_served_document_is_the_built_one() -> None:
     assert app[OPENAPI_DOCUMENT_KEY] == build_openapi_document(max_per_page=100)
 
 
+@attrs.define
+class ApiCnaes:
+    """api-cnaes behind a contract call: off by default, as in the embedded configuration."""
+
+    source: MemoryCompanySource | None = None
+    store: MemoryExternalStore | None = None
+
+
 @attrs.frozen
 class World:
     """The fakes behind one contract call, so a case can break a component first."""
 
     queries: FakeCompanyQueries
     readiness: FakeReadiness
+    api_cnaes: ApiCnaes = attrs.field(factory=ApiCnaes)
 
 
 @attrs.frozen
@@ -258,6 +269,13 @@ def _break_database(world: World) -> None:
 
 def _fail_queries(world: World) -> None:
     world.queries.error = RuntimeError("unexpected failure")
+
+
+def _fail_api_cnaes(world: World) -> None:
+    source = MemoryCompanySource()
+    source.fail_with(SourceErrorKind.UNAVAILABLE)
+    world.api_cnaes.source = source
+    world.api_cnaes.store = MemoryExternalStore()
 
 
 _SEARCH = ("POST", "/v1/preleads/search")
@@ -290,6 +308,10 @@ CONTRACT_CALLS = [
         headers=AUTH, json={"cnaes": ["1091102"], "uf": "SP", "page": 9},
     ),
     ContractCall(
+        "search-api-cnaes-off", *_SEARCH, "/v1/preleads/search", 409,
+        headers=AUTH, json={"cnaes": ["1091102"], "uf": "SP", "source": "api-cnaes"},
+    ),
+    ContractCall(
         "search-no-key", *_SEARCH, "/v1/preleads/search", 401,
         json={"cnaes": ["1091102"], "uf": "SP"},
     ),
@@ -314,6 +336,10 @@ CONTRACT_CALLS = [
     ContractCall(
         "company-internal-error", *_COMPANY, f"/v1/companies/{KNOWN_CNPJ}", 500,
         headers=AUTH, arrange=_fail_queries,
+    ),
+    ContractCall(
+        "company-api-cnaes-failed", *_COMPANY, f"/v1/companies/{UNKNOWN_CNPJ}", 503,
+        headers=AUTH, arrange=_fail_api_cnaes,
     ),
 ]  # fmt: skip
 
@@ -359,7 +385,13 @@ async def test_response_matches_document(aiohttp_client: Any, call: ContractCall
     world = World(queries=make_queries(), readiness=FakeReadiness())
     if call.arrange is not None:
         call.arrange(world)
-    app = create_app(make_services(world.queries, world.readiness))
+    services = make_services(
+        world.queries,
+        world.readiness,
+        company_source=world.api_cnaes.source,
+        external_store=world.api_cnaes.store,
+    )
+    app = create_app(services)
     client: TestClient = await aiohttp_client(app)
     document = app[OPENAPI_DOCUMENT_KEY]
 
