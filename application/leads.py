@@ -23,7 +23,7 @@ from typing import Any, Protocol
 
 import attrs
 
-from application.company_directory import CompanyDirectory
+from application.company_directory import CompanyContacts, CompanyDirectory
 from application.enrichment import ContactChecker
 from application.events import publish
 from application.personal_data import PersonalDataCipher
@@ -49,6 +49,7 @@ from domain.leads import (
     search_text,
 )
 from domain.search import Page, PageRequest
+from domain.tenancy import DEFAULT_TIMEZONE
 
 #: Rows of one manual import request.
 MAX_IMPORT_ROWS = 1000
@@ -73,6 +74,15 @@ class StoredContact:
     problem: str | None = None
 
 
+@attrs.frozen
+class RawContact:
+    """A phone or e-mail as typed or imported, before any check."""
+
+    kind: str
+    value: str
+    source: str
+
+
 @attrs.frozen(kw_only=True)
 class LeadDraft:
     """What is known about a company when it is admitted as a lead."""
@@ -87,6 +97,8 @@ class LeadDraft:
     phones: tuple[str, ...] = ()
     emails: tuple[str, ...] = ()
     contact_source: str = "registry"
+    #: Contacts from another source than ``contact_source``, after the ones above.
+    extra_contacts: tuple[RawContact, ...] = ()
     prelead_id: str | None = None
     classification: Classification | None = None
     classification_rule: str | None = None
@@ -99,6 +111,8 @@ class Admission:
     lead: Lead
     #: False when the tenant already had a lead for the CNPJ (``lead`` is that one).
     created: bool
+    #: The contacts stored with a created lead.
+    contacts: tuple[StoredContact, ...] = ()
 
 
 #: Marks an attribute of a partial update that the request left out.
@@ -165,6 +179,10 @@ class LeadRepository(Protocol):
         """True when the id names an active user of this tenant."""
         ...
 
+    async def absorb_contacts(self, lead_id: str, merged_id: str) -> None:
+        """Copy the merged lead's contacts to ``lead_id``, skipping those it already has."""
+        ...
+
     async def stage_names(self) -> dict[str, str]:
         """Name of every stage of every pipeline of the tenant, by stage id."""
         ...
@@ -189,40 +207,50 @@ class LeadIntake:
         self._clock = clock
 
     def contacts(self, draft: LeadDraft) -> list[StoredContact]:
-        """Normalise, check and encrypt the draft's phones and e-mails; drop repeats."""
+        """Normalise, check and encrypt the draft's phones and e-mails; drop repeats.
+
+        The first occurrence of a value wins, so the draft's own contacts keep
+        their source when the registry lists the same number.
+        """
+        raw_contacts = [
+            *(RawContact("phone", value, draft.contact_source) for value in draft.phones),
+            *(RawContact("email", value, draft.contact_source) for value in draft.emails),
+            *draft.extra_contacts,
+        ]
         stored: dict[tuple[str, bytes], StoredContact] = {}
-        for raw in draft.phones[:MAX_CONTACTS_PER_KIND]:
-            phone = self._checker.phone(raw)
-            value = phone.e164 or raw.strip()
-            key = ("phone", self._cipher.lookup_hash("phone", value))
-            stored.setdefault(
-                key,
-                StoredContact(
-                    kind="phone",
-                    value_encrypted=self._cipher.encrypt(value),
-                    value_hash=key[1],
-                    valid=phone.usable,
-                    source=draft.contact_source,
-                    phone_type=phone.kind.value if phone.kind else None,
-                    problem=phone.problem.value if phone.problem else None,
-                ),
-            )
-        for raw in draft.emails[:MAX_CONTACTS_PER_KIND]:
-            email = self._checker.email(raw)
-            value = (email.normalized or raw.strip()).lower()
-            key = ("email", self._cipher.lookup_hash("email", value))
-            stored.setdefault(
-                key,
-                StoredContact(
-                    kind="email",
-                    value_encrypted=self._cipher.encrypt(value),
-                    value_hash=key[1],
-                    valid=email.usable,
-                    source=draft.contact_source,
-                    problem=email.problem.value if email.problem else None,
-                ),
-            )
+        per_kind: dict[str, int] = {}
+        for raw in raw_contacts:
+            if per_kind.get(raw.kind, 0) >= MAX_CONTACTS_PER_KIND:
+                continue
+            contact = self._checked(raw)
+            if (contact.kind, contact.value_hash) not in stored:
+                stored[(contact.kind, contact.value_hash)] = contact
+                per_kind[raw.kind] = per_kind.get(raw.kind, 0) + 1
         return list(stored.values())
+
+    def _checked(self, raw: RawContact) -> StoredContact:
+        if raw.kind == "phone":
+            phone = self._checker.phone(raw.value)
+            value = phone.e164 or raw.value.strip()
+            return StoredContact(
+                kind="phone",
+                value_encrypted=self._cipher.encrypt(value),
+                value_hash=self._cipher.lookup_hash("phone", value),
+                valid=phone.usable,
+                source=raw.source,
+                phone_type=phone.kind.value if phone.kind else None,
+                problem=phone.problem.value if phone.problem else None,
+            )
+        email = self._checker.email(raw.value)
+        value = (email.normalized or raw.value.strip()).lower()
+        return StoredContact(
+            kind="email",
+            value_encrypted=self._cipher.encrypt(value),
+            value_hash=self._cipher.lookup_hash("email", value),
+            valid=email.usable,
+            source=raw.source,
+            problem=email.problem.value if email.problem else None,
+        )
 
     async def admit(
         self,
@@ -293,7 +321,7 @@ class LeadIntake:
         tenant_id = scope.tenant_id or ""
         if draft.origin is LeadOrigin.QUALIFICATION:
             await publish(scope, tenant_id, "lead.qualified", lead_payload(lead, stage.name), now)
-        return Admission(lead, created=True)
+        return Admission(lead, created=True, contacts=tuple(contacts))
 
 
 def lead_payload(lead: Lead, stage_name: str) -> dict[str, Any]:
@@ -328,6 +356,8 @@ class ImportOutcome:
     result: str
     lead_id: str
     duplicate_of: str | None = None
+    #: Contacts stored with the lead that failed their check (invalid or disposable).
+    invalid_contacts: int = 0
 
 
 @attrs.frozen
@@ -421,7 +451,7 @@ class Leads:
             )
             tenant = await scope.tenants.get(tenant_id)
             return ExportLabels(
-                timezone=tenant.settings.timezone if tenant else "America/Sao_Paulo",
+                timezone=tenant.settings.timezone if tenant else DEFAULT_TIMEZONE,
                 stage_names=await scope.leads.stage_names(),
                 owner_names=await scope.leads.owner_names(),
                 fields=await scope.lead_fields.lead_fields(),
@@ -500,6 +530,14 @@ class Leads:
                 )
             kept_reason = closing_reason(stage, reason)
             if stage.id == lead.stage_id:
+                if stage.kind.closes and kept_reason != lead.close_reason:
+                    # Same stage, new reason: the reason is corrected, not dropped.
+                    lead = attrs.evolve(lead, close_reason=kept_reason, updated_at=now)
+                    await leads.save(lead, search_text(lead))
+                    await leads.add_event(
+                        lead.id, LeadEventKind.UPDATED, actor, now, reason=kept_reason,
+                        data={"fields": ["close_reason"]},
+                    )  # fmt: skip
                 return (await self._with_contacts(leads, [lead]))[0]
 
             previous = lead.stage_id
@@ -543,9 +581,23 @@ class Leads:
             if resolution is DuplicateResolution.DISTINCT:
                 resolved = attrs.evolve(lead, review_status=None, updated_at=now)
             else:
+                survivor = await self._merge_target(leads, lead)
                 resolved = attrs.evolve(
-                    lead, review_status=None, merged_into=lead.duplicate_of, updated_at=now
+                    lead, review_status=None, merged_into=survivor.id, updated_at=now
                 )
+                # The earlier lead keeps what the duplicate brought: its tags
+                # and its contacts, so merging loses nothing.
+                grown = attrs.evolve(
+                    survivor,
+                    tags=normalise_tags([*survivor.tags, *lead.tags]),
+                    updated_at=now,
+                )
+                await leads.save(grown, search_text(grown))
+                await leads.absorb_contacts(survivor.id, lead.id)
+                await leads.add_event(
+                    survivor.id, LeadEventKind.DUPLICATE_MERGED, actor, now,
+                    data={"merged_lead": lead.id, "cnpj": lead.cnpj},
+                )  # fmt: skip
             await leads.save(resolved, search_text(resolved))
             await leads.add_event(
                 lead.id, LeadEventKind.DUPLICATE_RESOLVED, actor, now,
@@ -562,6 +614,22 @@ class Leads:
                 )
             )
             return (await self._with_contacts(leads, [resolved]))[0]
+
+    async def _merge_target(self, leads: LeadRepository, lead: Lead) -> Lead:
+        """The lead a duplicate joins: its ``duplicate_of``, or where that one was merged."""
+        target_id = lead.duplicate_of
+        for _ in range(10):
+            target = await leads.get(target_id or "", for_update=True)
+            if target is None:
+                break
+            if target.merged_into is None:
+                return target
+            target_id = target.merged_into
+        raise RuleViolation(
+            "O lead original deste possível duplicado não existe mais; resolva como 'distinct'.",
+            field="resolution",
+            code="duplicate_target_missing",
+        )
 
     async def import_leads(
         self,
@@ -607,16 +675,18 @@ class Leads:
                     cnae=known.cnae_primary if known else None,
                     uf=known.uf if known else None,
                     municipality_ibge=known.ibge_code if known else None,
-                    phones=row.phones or (tuple(known.phones) if known else ()),
-                    emails=row.emails or ((known.email,) if known and known.email else ()),
-                    contact_source="manual"
-                    if row.phones or row.emails
-                    else (known.source if known else "manual"),
+                    # The row's own contacts come first; the registry's are kept beside them.
+                    phones=row.phones,
+                    emails=row.emails,
+                    contact_source="manual",
+                    extra_contacts=_registry_contacts(known),
                     owner_id=owner_id,
                     tags=(*row.tags, *extra_tags),
                 )
                 admission = await self._intake.admit(scope, leads, draft, actor, pipeline=pipeline)
                 lead = admission.lead
+                if lead.merged_into is not None:
+                    lead = await _existing(leads, lead.merged_into)
                 if not admission.created:
                     result = "already_lead"
                 elif lead.review_status is ReviewStatus.POSSIBLE_DUPLICATE:
@@ -630,6 +700,7 @@ class Leads:
                         result,
                         lead.id,
                         lead.duplicate_of if result == "possible_duplicate" else None,
+                        invalid_contacts=sum(1 for c in admission.contacts if not c.valid),
                     )
                 )
             await scope.audit.record(
@@ -648,6 +719,14 @@ class Leads:
                 )
             )
         return outcomes
+
+
+def _registry_contacts(known: CompanyContacts | None) -> tuple[RawContact, ...]:
+    if known is None:
+        return ()
+    phones = (RawContact("phone", phone, known.source) for phone in known.phones)
+    emails = [RawContact("email", known.email, known.source)] if known.email else []
+    return (*phones, *emails)
 
 
 def _valid_cnpjs(rows: Sequence[ImportRow]) -> list[str]:

@@ -10,6 +10,7 @@ Nothing is dropped: a flagged pre-lead stays in the selection with its flags.
 from __future__ import annotations
 
 import datetime as dt
+import zoneinfo
 from collections.abc import Mapping, Sequence
 from typing import Any, Protocol
 
@@ -18,6 +19,7 @@ import attrs
 from application.company_directory import CompanyContacts, CompanyDirectory
 from application.personal_data import PersonalDataCipher
 from application.ports import UnitOfWork
+from application.search import SearchSource
 from domain.audit import Actor, AuditEvent
 from domain.errors import Conflict, NotFound, RuleViolation
 from domain.search import Page, PageRequest, SearchCriteria
@@ -34,6 +36,7 @@ from domain.selections import (
     parse_cnpj_list,
     selection_name,
 )
+from domain.tenancy import DEFAULT_TIMEZONE
 
 
 def _now() -> dt.datetime:
@@ -83,7 +86,11 @@ class OptOutRepository(Protocol):
 
 class PreleadSearch(Protocol):
     async def __call__(
-        self, criteria: SearchCriteria, page: PageRequest, tenant_id: str | None = None
+        self,
+        criteria: SearchCriteria,
+        page: PageRequest,
+        tenant_id: str | None = None,
+        source: SearchSource = SearchSource.AUTO,
     ) -> Page: ...
 
 
@@ -122,6 +129,13 @@ class Selections:
         async with self._uow.tenant(tenant_id) as scope:
             return await scope.selections.max_selection_size()
 
+    async def _default_name(self, tenant_id: str, now: dt.datetime) -> str:
+        """ "Seleção de 05/12/2026 14:30", in the tenant's timezone."""
+        async with self._uow.tenant(tenant_id) as scope:
+            tenant = await scope.tenants.get(tenant_id)
+        zone = zoneinfo.ZoneInfo(tenant.settings.timezone if tenant else DEFAULT_TIMEZONE)
+        return f"Seleção de {now.astimezone(zone).strftime('%d/%m/%Y %H:%M')}"
+
     async def create_from_cnpjs(
         self, actor: Actor, tenant_id: str, name: str | None, cnpjs: Sequence[str]
     ) -> Selection:
@@ -137,6 +151,8 @@ class Selections:
         criteria: SearchCriteria,
         criteria_json: Mapping[str, Any],
         limit: int | None,
+        *,
+        source: SearchSource = SearchSource.AUTO,
     ) -> Selection:
         """Freeze the search's results now, in the search's order, up to ``limit``."""
         max_size = await self._max_size(tenant_id)
@@ -145,7 +161,7 @@ class Selections:
                 raise RuleViolation(
                     "O campo 'limit' deve ser 1 ou mais.", field="limit", code="invalid_limit"
                 )
-            check_size(limit, max_size=max_size)
+            check_size(limit, max_size=max_size, from_search=True)
 
         wanted = limit or max_size
         cnpjs: dict[str, None] = {}
@@ -158,9 +174,12 @@ class Selections:
                     max_per_page=self._search_page_size,
                 ),
                 tenant_id,
+                source,
             )  # fmt: skip
+            # NOTE: a search that fell back to local results because api-cnaes
+            # failed carries warnings in its page; the selection does not keep them.
             if page_number == 1 and limit is None and page.total_items > max_size:
-                raise SelectionTooLarge(page.total_items, max_size)
+                raise SelectionTooLarge(page.total_items, max_size, from_search=True)
             for item in page.items:
                 cnpjs.setdefault(_cnpj_of(item), None)
             if page_number >= page.total_pages:
@@ -188,8 +207,7 @@ class Selections:
         cnpjs: Sequence[str],
     ) -> Selection:
         now = self._clock()
-        default_name = f"Seleção de {now.strftime('%d/%m/%Y %H:%M')} UTC"
-        chosen_name = selection_name(name, default=default_name)
+        chosen_name = selection_name(name, default=await self._default_name(tenant_id, now))
         facts = await self._directory.contacts(cnpjs)
 
         # Hash every phone, e-mail and the CNPJ itself once, to check the

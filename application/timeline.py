@@ -15,6 +15,7 @@ from collections.abc import Callable
 from typing import Protocol
 
 import attrs
+import structlog
 
 from application.personal_data import PersonalDataCipher
 from application.ports import Scope, UnitOfWork
@@ -35,6 +36,8 @@ from domain.timeline import (
     note_body,
     task_title,
 )
+
+log = structlog.get_logger(__name__)
 
 
 def _now() -> dt.datetime:
@@ -290,6 +293,7 @@ class LeadTimeline:
             except ValueError:
                 # Written under another PII_KEY: the rest of the timeline
                 # still reads, with this one body left out.
+                log.warning("interaction_content_unreadable", interaction_id=stored.id)
                 content = None
         return Interaction(
             id=stored.id,

@@ -72,6 +72,8 @@ class LeadEventKind(enum.StrEnum):
     UPDATED = "updated"
     DUPLICATE_FLAGGED = "duplicate_flagged"
     DUPLICATE_RESOLVED = "duplicate_resolved"
+    #: On the surviving lead: a duplicate was merged into it.
+    DUPLICATE_MERGED = "duplicate_merged"
 
 
 @attrs.frozen

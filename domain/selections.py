@@ -137,19 +137,24 @@ def parse_cnpj_list(values: Iterable[str], *, max_size: int) -> list[str]:
     return list(seen)
 
 
-def check_size(count: int, *, max_size: int) -> None:
+def check_size(count: int, *, max_size: int, from_search: bool = False) -> None:
     if count > max_size:
-        raise SelectionTooLarge(count, max_size)
+        raise SelectionTooLarge(count, max_size, from_search=from_search)
 
 
 class SelectionTooLarge(RuleViolation):
     code = "selection_too_large"
 
-    def __init__(self, requested: int, max_size: int) -> None:
+    def __init__(self, requested: int, max_size: int, *, from_search: bool = False) -> None:
+        advice = (
+            "Refine a busca, ou informe 'limit' para levar só os primeiros resultados."
+            if from_search
+            else "Divida a lista em mais de uma seleção."
+        )
         super().__init__(
             f"A seleção teria {requested} pré-leads, e o limite do seu plano é {max_size} por "
-            "seleção. Refine a busca, informe 'limit', ou divida em mais de uma seleção.",
-            field="cnpjs",
+            f"seleção. {advice}",
+            field="search" if from_search else "cnpjs",
         )
         self.extensions = {"requested": requested, "max_selection_size": max_size}
 

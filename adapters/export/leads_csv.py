@@ -42,6 +42,7 @@ HEADERS = (
     "Possível duplicado",
     "Criado em",
     "Observações",
+    "ID do lead",
 )
 
 
@@ -78,7 +79,7 @@ class LeadsCsv:
 
     def _row(self, lead: Lead) -> list[Cell]:
         day, time = date_and_time_cells(lead.created_at, self._zone)
-        phones = " | ".join(c.value for c in lead.contacts if c.kind == "phone")
+        phones = " | ".join(phone_cell(c.value) for c in lead.contacts if c.kind == "phone")
         emails = " | ".join(c.value for c in lead.contacts if c.kind == "email")
         row: list[Cell] = [
             _formatted(lead.cnpj),
@@ -100,9 +101,22 @@ class LeadsCsv:
             "Sim" if lead.review_status else "Não",
             f"{day} {time}",
             lead.notes,
+            lead.id,
         ]
         row.extend(_custom_cell(lead.custom_fields.get(field.key)) for field in self._fields)
         return row
+
+
+def phone_cell(e164: str) -> str:
+    """A Brazilian number as people write it, (41) 98765-4321; others stay in E.164.
+
+    Besides reading better, the national form does not start with "+", which
+    a spreadsheet would take for a formula and the writer would have to quote.
+    """
+    if e164.startswith("+55") and len(e164) in (13, 14) and e164[1:].isdigit():
+        area, number = e164[3:5], e164[5:]
+        return f"({area}) {number[:-4]}-{number[-4:]}"
+    return e164
 
 
 def _custom_cell(value: Any) -> Cell:

@@ -19,6 +19,7 @@ import asyncpg
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from adapters.postgres.database import raw_connection
+from adapters.postgres.sql import SqlParams, coded
 from application.external_companies import ExternalCompany, StoredSearch
 from domain.cnpj import Cnpj
 from domain.search import (
@@ -95,17 +96,6 @@ _ITEM_SELECT = """
 """
 
 
-class _Params:
-    """Collects bind values and hands out their ``$n`` placeholders."""
-
-    def __init__(self) -> None:
-        self.values: list[Any] = []
-
-    def add(self, value: Any) -> str:
-        self.values.append(value)
-        return f"${len(self.values)}"
-
-
 def _shared(kind: str, value: str) -> str:
     return (
         f"EXISTS (SELECT 1 FROM registry.shared_contact sc "
@@ -117,7 +107,7 @@ def build_external_search_sql(
     criteria: SearchCriteria, page: PageRequest, tenant_id: str | None
 ) -> tuple[str, list[Any]]:
     """Return the search statement over ``external_company`` and its parameters."""
-    params = _Params()
+    params = SqlParams()
     where = [f"x.uf = {params.add(criteria.uf)}"]
 
     cnaes = params.add(list(criteria.cnaes))
@@ -180,7 +170,7 @@ def build_external_search_sql(
     return sql, params.values
 
 
-def _contact_conditions(criteria: SearchCriteria, params: _Params) -> list[str]:
+def _contact_conditions(criteria: SearchCriteria, params: SqlParams) -> list[str]:
     """Phone and e-mail filters; with ``exclude_shared_contacts`` only own contacts count."""
     shared_off = criteria.exclude_shared_contacts
     conditions: list[str] = []
@@ -211,12 +201,6 @@ def _contact_conditions(criteria: SearchCriteria, params: _Params) -> list[str]:
     return conditions
 
 
-def _coded(code: str | None, description: str | None) -> dict[str, Any] | None:
-    if code is None:
-        return None
-    return {"code": code, "description": description}
-
-
 def _phone_kind(number: str) -> str:
     if number[5:6] == "9" and len(number) == 14:
         return "mobile"
@@ -243,7 +227,7 @@ def external_item(row: asyncpg.Record) -> dict[str, Any]:
         "opening_date": row["opening_date"].isoformat() if row["opening_date"] else None,
         "cnae_primary": {"code": row["cnae_primary"], "description": row["cnae_description"]},
         "cnaes_secondary": list(row["cnaes_secondary"] or []),
-        "company_size": _coded(size, COMPANY_SIZE.get(size or "")),
+        "company_size": coded(size, COMPANY_SIZE.get(size or "")),
         "share_capital": f"{share_capital:.2f}" if share_capital is not None else None,
         "simples_opted": row["simples_opted"],
         "mei_opted": row["mei_opted"],

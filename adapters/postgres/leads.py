@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 import uuid
 from collections.abc import AsyncIterator, Mapping, Sequence
 from typing import Any
@@ -15,6 +16,7 @@ from typing import Any
 import asyncpg
 
 from adapters.postgres.ids import optional_uuid, parse_uuid
+from adapters.postgres.sql import SqlParams
 from application.leads import StoredContact
 from domain.audit import Actor
 from domain.leads import (
@@ -27,6 +29,9 @@ from domain.leads import (
     fold,
 )
 from domain.search import Page, PageRequest
+
+#: A CNPJ, or part of one, written with its dots, slash and dash.
+_FORMATTED_CNPJ = re.compile(r"(?=.*[0-9])(?=.*[./-])[0-9A-Za-z./-]+")
 
 #: Key space of the advisory lock that serialises a tenant's lead admissions.
 _INTAKE_LOCK_SPACE = 0x6C65_6164  # "lead"
@@ -75,47 +80,49 @@ def _lead(row: asyncpg.Record) -> Lead:
 
 def _where(where: LeadFilter) -> tuple[str, list[Any]]:
     """SQL conditions and their arguments for a lead filter."""
+    params = SqlParams()
     clauses: list[str] = []
-    args: list[Any] = []
-
-    def add(sql: str, value: Any) -> None:
-        args.append(value)
-        clauses.append(sql.replace("?", f"${len(args)}"))
 
     if not where.include_merged:
         clauses.append("merged_into IS NULL")
     if where.review_status is not None:
-        add("review_status = ?", str(where.review_status))
+        clauses.append(f"review_status = {params.add(str(where.review_status))}")
     else:
         # A possible duplicate waits for review outside the pipeline lists.
         clauses.append("review_status IS NULL")
-    if where.stage_id is not None:
-        add("stage_id = ?", parse_uuid(where.stage_id))
-    if where.pipeline_id is not None:
-        add("pipeline_id = ?", parse_uuid(where.pipeline_id))
-    if where.owner_id is not None:
-        add("owner_id = ?", parse_uuid(where.owner_id))
-    if where.classification is not None:
-        add("classification = ?", str(where.classification))
-    if where.origin is not None:
-        add("origin = ?", str(where.origin))
-    if where.cnae is not None:
-        add("cnae = ?", where.cnae)
-    if where.uf is not None:
-        add("uf = ?", where.uf)
-    if where.municipality_ibge is not None:
-        add("municipality_ibge = ?", where.municipality_ibge)
+
+    exact = {
+        "stage_id": parse_uuid(where.stage_id) if where.stage_id else None,
+        "pipeline_id": parse_uuid(where.pipeline_id) if where.pipeline_id else None,
+        "owner_id": parse_uuid(where.owner_id) if where.owner_id else None,
+        "classification": str(where.classification) if where.classification else None,
+        "origin": str(where.origin) if where.origin else None,
+        "cnae": where.cnae,
+        "uf": where.uf,
+        "municipality_ibge": where.municipality_ibge,
+    }
+    for column, value in exact.items():
+        if value is not None:
+            clauses.append(f"{column} = {params.add(value)}")
+
     if where.tag is not None:
-        add("? = ANY (tags)", where.tag)
+        # Tags are unique ignoring case, so the filter ignores case too.
+        tag = params.add(where.tag.casefold())
+        clauses.append(f"EXISTS (SELECT 1 FROM unnest(tags) AS t WHERE lower(t) = {tag})")
     if where.created_from is not None:
-        add("created_at >= ?", dt.datetime.combine(where.created_from, dt.time(), dt.UTC))
+        start = dt.datetime.combine(where.created_from, dt.time(), dt.UTC)
+        clauses.append(f"created_at >= {params.add(start)}")
     if where.created_to is not None:
         end = dt.datetime.combine(where.created_to + dt.timedelta(days=1), dt.time(), dt.UTC)
-        add("created_at < ?", end)
+        clauses.append(f"created_at < {params.add(end)}")
     if where.text:
-        pattern = fold(where.text).replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-        add("search_text LIKE ?", f"%{pattern}%")
-    return (" AND ".join(clauses) or "true"), args
+        text = where.text
+        if _FORMATTED_CNPJ.fullmatch(text.strip()):
+            # 12.345.678/0001-90 is searched as the 14 characters it stands for.
+            text = re.sub(r"[./-]", "", text.strip())
+        pattern = fold(text).replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        clauses.append(f"search_text LIKE {params.add(f'%{pattern}%')}")
+    return " AND ".join(clauses), params.values
 
 
 def _stored(row: asyncpg.Record) -> StoredContact:
@@ -317,8 +324,9 @@ class PostgresLeads:
             yield _lead(row)
 
     async def leads_by_cnpj(self, cnpjs: Sequence[str]) -> dict[str, str]:
+        # A merged lead's CNPJ is the lead it joined: the company is a lead already.
         rows = await self.conn.fetch(
-            "SELECT cnpj, id FROM lead WHERE cnpj = ANY($1::text[]) AND merged_into IS NULL",
+            "SELECT cnpj, coalesce(merged_into, id) AS id FROM lead WHERE cnpj = ANY($1::text[])",
             list(cnpjs),
         )
         return {row["cnpj"]: str(row["id"]) for row in rows}
@@ -333,6 +341,20 @@ class PostgresLeads:
                 "AND status = 'active'",
                 key,
             )
+        )
+
+    async def absorb_contacts(self, lead_id: str, merged_id: str) -> None:
+        await self.conn.execute(
+            """
+            INSERT INTO lead_contact (tenant_id, lead_id, kind, value_encrypted, value_hash,
+                                      phone_type, whatsapp, valid, problem, source, created_at)
+            SELECT tenant_id, $1, kind, value_encrypted, value_hash, phone_type, whatsapp,
+                   valid, problem, source, created_at
+              FROM lead_contact WHERE lead_id = $2
+            ON CONFLICT (lead_id, kind, value_hash) DO NOTHING
+            """,
+            uuid.UUID(lead_id),
+            uuid.UUID(merged_id),
         )
 
     async def stage_names(self) -> dict[str, str]:

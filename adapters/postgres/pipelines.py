@@ -193,9 +193,11 @@ class PostgresPipelines:
     ) -> dict[str, int]:
         keys = [key for key in (parse_uuid(value) for value in pipeline_ids) if key is not None]
         rows = await self.conn.fetch(
+            # The shown counts match the lead lists: no merged leads and no
+            # possible duplicates awaiting review. Removing a stage counts all.
             "SELECT stage_id, count(*) AS leads FROM lead "
             "WHERE pipeline_id = ANY ($1::uuid[]) AND stage_id IS NOT NULL "
-            "AND ($2 OR merged_into IS NULL) GROUP BY stage_id",
+            "AND ($2 OR (merged_into IS NULL AND review_status IS NULL)) GROUP BY stage_id",
             keys,
             include_merged,
         )

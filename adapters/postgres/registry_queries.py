@@ -17,6 +17,7 @@ import asyncpg
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from adapters.postgres.database import raw_connection
+from adapters.postgres.sql import SqlParams, coded
 from domain.cnpj import Cnpj
 from domain.registry_codes import AGE_RANGE, PARTNER_TYPE
 from domain.search import (
@@ -31,17 +32,6 @@ from domain.search import (
 _VALID_PHONE_KINDS = ["mobile", "landline"]
 
 
-class _Params:
-    """Collects bind values and hands out their ``$n`` placeholders."""
-
-    def __init__(self) -> None:
-        self.values: list[Any] = []
-
-    def add(self, value: Any) -> str:
-        self.values.append(value)
-        return f"${len(self.values)}"
-
-
 def _own(column: str, kind: str) -> str:
     """SQL that is true when ``column``'s contact is not shared by many establishments."""
     return (
@@ -54,7 +44,7 @@ def build_search_sql(
     criteria: SearchCriteria, page: PageRequest, tenant_id: str | None
 ) -> tuple[str, list[Any]]:
     """Return the search statement and its parameters for ``criteria``."""
-    params = _Params()
+    params = SqlParams()
     where: list[str] = []
     joins: list[str] = []
 
@@ -136,7 +126,7 @@ def build_search_sql(
     return sql, params.values
 
 
-def _contact_conditions(criteria: SearchCriteria, params: _Params) -> list[str]:
+def _contact_conditions(criteria: SearchCriteria, params: SqlParams) -> list[str]:
     """Conditions on phones and e-mail; with ``exclude_shared_contacts`` only own contacts count."""
     shared_off = criteria.exclude_shared_contacts
 
@@ -200,12 +190,6 @@ _DETAIL_JOINS = """
 """
 
 
-def _coded(code: str | None, description: str | None) -> dict[str, Any] | None:
-    if code is None:
-        return None
-    return {"code": code, "description": description}
-
-
 def _iso(value: Any) -> str | None:
     """ISO 8601 text of a date; dates read from to_jsonb arrive as that text already."""
     if value is None or isinstance(value, str):
@@ -258,7 +242,7 @@ def search_item(row: asyncpg.Record | dict[str, Any]) -> dict[str, Any]:
         "opening_date": _iso(row["opening_date"]),
         "cnae_primary": {"code": row["cnae_primary"], "description": row["cnae_description"]},
         "cnaes_secondary": list(row["cnaes_secondary"] or []),
-        "company_size": _coded(size, COMPANY_SIZE.get(size or "")),
+        "company_size": coded(size, COMPANY_SIZE.get(size or "")),
         "share_capital": _money(row["share_capital"]),
         "simples_opted": row["simples_opted"],
         "mei_opted": row["mei_opted"],
@@ -354,12 +338,10 @@ class PostgresCompanyQueries:
         detail.update(
             {
                 "status_date": _iso(row["status_date"]),
-                "status_reason": _coded(
-                    row["status_reason_code"], row["status_reason_description"]
-                ),
+                "status_reason": coded(row["status_reason_code"], row["status_reason_description"]),
                 "special_status": row["special_status"],
                 "special_status_date": _iso(row["special_status_date"]),
-                "country": _coded(row["country_code"], row["country_description"]),
+                "country": coded(row["country_code"], row["country_description"]),
                 "foreign_city": row["foreign_city"],
                 "quality_flags": list(row["quality_flags"]),
                 "cnaes_secondary_descriptions": _json_list(row["cnaes_secondary_described"]),
@@ -449,12 +431,12 @@ def _company(row: Mapping[str, Any] | None) -> dict[str, Any] | None:
         "cnpj_root": row["cnpj_root"],
         "legal_name": row["legal_name"],
         "legal_name_had_cpf": row["legal_name_had_cpf"],
-        "legal_nature": _coded(row["legal_nature_code"], row["legal_nature_description"]),
-        "responsible_qualification": _coded(
+        "legal_nature": coded(row["legal_nature_code"], row["legal_nature_description"]),
+        "responsible_qualification": coded(
             row["responsible_qualification_code"], row["qualification_description"]
         ),
         "share_capital": _money(row["share_capital"]),
-        "company_size": _coded(size, COMPANY_SIZE.get(size or "")),
+        "company_size": coded(size, COMPANY_SIZE.get(size or "")),
         "federative_entity": row["federative_entity"],
     }
 
@@ -465,20 +447,20 @@ def _partner(row: Mapping[str, Any]) -> dict[str, Any]:
         representative = {
             "document": row["representative_document"],
             "name": row["representative_name"],
-            "qualification": _coded(
+            "qualification": coded(
                 row["representative_qualification_code"],
                 row["representative_qualification_description"],
             ),
         }
     return {
-        "type": _coded(row["partner_type"], PARTNER_TYPE.get(row["partner_type"] or "")),
+        "type": coded(row["partner_type"], PARTNER_TYPE.get(row["partner_type"] or "")),
         "name": row["name"],
         "document": row["document"],
-        "qualification": _coded(row["qualification_code"], row["qualification_description"]),
+        "qualification": coded(row["qualification_code"], row["qualification_description"]),
         "entry_date": _iso(row["entry_date"]),
-        "country": _coded(row["country_code"], row["country_description"]),
+        "country": coded(row["country_code"], row["country_description"]),
         "representative": representative,
-        "age_range": _coded(row["age_range"], AGE_RANGE.get(row["age_range"] or "")),
+        "age_range": coded(row["age_range"], AGE_RANGE.get(row["age_range"] or "")),
     }
 
 

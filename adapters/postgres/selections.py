@@ -32,6 +32,19 @@ _COLUMNS = """
     s.updated_at
 """
 
+#: Items with their flags as of now. ``already_lead`` follows the lead table,
+#: so a pre-lead that became a lead after the selection was made shows it; the
+#: other flags are what was found when the selection was made.
+_LIVE_ITEMS = """
+    SELECT i.selection_id, i.prelead_id, i.position, p.cnpj, p.status,
+           coalesce(l.merged_into, l.id) AS lead_id,
+           CASE WHEN l.id IS NULL THEN '{}'::text[] ELSE ARRAY['already_lead'] END
+               || array_remove(i.flags, 'already_lead') AS flags
+      FROM selection_item i
+      JOIN prelead p ON p.id = i.prelead_id
+      LEFT JOIN lead l ON l.cnpj = p.cnpj
+"""
+
 
 def _selection(
     row: asyncpg.Record, flags: Mapping[str, int], statuses: Mapping[str, int]
@@ -130,21 +143,30 @@ class PostgresSelections:
         )
         if row is None:
             return None
-        flags = await self.conn.fetch(
-            "SELECT flag, count(*) AS n FROM selection_item, unnest(flags) AS flag "
-            "WHERE selection_id = $1 GROUP BY flag",
-            key,
+        flags, statuses = await self._counts([key])
+        return _selection(row, flags.get(key, {}), statuses.get(key, {}))
+
+    async def _counts(
+        self, keys: list[uuid.UUID]
+    ) -> tuple[dict[uuid.UUID, dict[str, int]], dict[uuid.UUID, dict[str, int]]]:
+        """Items per flag and per pre-lead status, for each selection."""
+        rows = await self.conn.fetch(
+            f"""
+            WITH items AS ({_LIVE_ITEMS} WHERE i.selection_id = ANY($1::uuid[]))
+            SELECT selection_id, 'flag' AS what, flag AS value, count(*) AS n
+              FROM items, unnest(flags) AS flag GROUP BY selection_id, flag
+            UNION ALL
+            SELECT selection_id, 'status', status, count(*) FROM items
+             GROUP BY selection_id, status
+            """,
+            keys,
         )
-        statuses = await self.conn.fetch(
-            "SELECT p.status, count(*) AS n FROM selection_item i JOIN prelead p ON p.id = i.prelead_id "
-            "WHERE i.selection_id = $1 GROUP BY p.status",
-            key,
-        )
-        return _selection(
-            row,
-            {r["flag"]: r["n"] for r in flags},
-            {r["status"]: r["n"] for r in statuses},
-        )
+        flags: dict[uuid.UUID, dict[str, int]] = {}
+        statuses: dict[uuid.UUID, dict[str, int]] = {}
+        for row in rows:
+            target = flags if row["what"] == "flag" else statuses
+            target.setdefault(row["selection_id"], {})[row["value"]] = row["n"]
+        return flags, statuses
 
     async def list(self, page: PageRequest) -> Page:
         total = await self.conn.fetchval("SELECT count(*) FROM selection")
@@ -154,8 +176,12 @@ class PostgresSelections:
             page.per_page,
             page.offset,
         )
+        flags, statuses = await self._counts([row["id"] for row in rows])
         return Page(
-            items=tuple(_selection(row, {}, {}) for row in rows),
+            items=tuple(
+                _selection(row, flags.get(row["id"], {}), statuses.get(row["id"], {}))
+                for row in rows
+            ),
             page=page.page,
             per_page=page.per_page,
             total_items=total,
@@ -163,26 +189,19 @@ class PostgresSelections:
 
     async def items(self, selection_id: str, page: PageRequest, flag: SelectionFlag | None) -> Page:
         key = uuid.UUID(selection_id)
-        condition = "" if flag is None else " AND $4 = ANY (i.flags)"
-        args: list[Any] = [key, page.per_page, page.offset]
-        if flag is not None:
-            args.append(str(flag))
+        condition = "" if flag is None else " AND $2 = ANY (flags)"
+        filters: list[Any] = [key] if flag is None else [key, str(flag)]
+        live = f"{_LIVE_ITEMS} WHERE i.selection_id = $1"
         total = await self.conn.fetchval(
-            "SELECT count(*) FROM selection_item i WHERE i.selection_id = $1"
-            + condition.replace("$4", "$2"),
-            *([key] if flag is None else [key, str(flag)]),
+            f"SELECT count(*) FROM ({live}) items WHERE true{condition}", *filters
         )
+        limit, offset = len(filters) + 1, len(filters) + 2
         rows = await self.conn.fetch(
-            f"""
-            SELECT i.prelead_id, p.cnpj, i.position, p.status, i.flags, l.id AS lead_id
-              FROM selection_item i
-              JOIN prelead p ON p.id = i.prelead_id
-              LEFT JOIN lead l ON l.cnpj = p.cnpj AND l.merged_into IS NULL
-             WHERE i.selection_id = $1{condition}
-             ORDER BY i.position
-             LIMIT $2 OFFSET $3
-            """,
-            *args,
+            f"SELECT * FROM ({live}) items WHERE true{condition} "
+            f"ORDER BY position LIMIT ${limit} OFFSET ${offset}",
+            *filters,
+            page.per_page,
+            page.offset,
         )
         items = tuple(
             SelectionItem(

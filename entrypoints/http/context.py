@@ -62,13 +62,18 @@ def _query_int(request: web.Request, name: str, default: int) -> int:
         raise invalid_field(name, f"O parâmetro '{name}' deve ser um número inteiro.") from None
 
 
+#: Nouns of path ids that take the feminine in "não encontrada".
+_FEMININE = frozenset({"Chave", "Entrega", "Etapa", "Nota", "Seleção", "Tarefa"})
+
+
 def path_uuid(request: web.Request, name: str, *, what: str = "Recurso") -> str:
     """A path id that must be a UUID; anything else cannot exist, so it is a 404."""
     raw = request.match_info[name]
     try:
         return str(uuid.UUID(raw))
     except ValueError:
-        raise NotFound(f"{what} não encontrado: '{raw}'.") from None
+        found = "encontrada" if what.split()[0] in _FEMININE else "encontrado"
+        raise NotFound(f"{what} não {found}: '{raw}'.") from None
 
 
 def invalid_field(field: str, detail: str) -> ProblemError:

@@ -106,12 +106,17 @@ def paths() -> dict[str, Any]:
                 f"o do plano (padrão {DEFAULT_MAX_SELECTION_SIZE}); uma busca maior que ele é "
                 "recusada (selection_too_large) a menos que 'limit' diga quantos levar. CNPJs "
                 "repetidos contam uma vez; um CNPJ inválido recusa a lista inteira "
-                "(invalid_cnpjs), com as posições. Nenhum crédito é reservado nem debitado.",
+                "(invalid_cnpjs), com as posições. Com 'source': 'api-cnaes' na busca e a api-cnaes "
+                "desligada, a resposta é 409 (api_cnaes_off). Nenhum crédito é reservado nem "
+                "debitado.",
                 security="tenant",
                 body=ref("SelectionCreate"),
                 body_example={"name": "Padarias de Curitiba", "cnpjs": ["11222333000181"]},
                 rules=True,
-                responses=_one("A seleção criada, com as contagens por sinal.", "Selection", "201"),
+                responses={
+                    **_one("A seleção criada, com as contagens por sinal.", "Selection", "201"),
+                    "409": response_ref("ApiCnaesOff"),
+                },
             ),
         },
         base + "/{selection_id}": {
@@ -201,7 +206,7 @@ def paths() -> dict[str, Any]:
                 "Leads",
                 "Importar leads manualmente",
                 f"Cria até {MAX_IMPORT_ROWS} leads manuais, sem custo. Telefones e e-mails "
-                "informados valem no lugar dos da base; sem eles, valem os da base. Cada linha "
+                "informados entram primeiro, e os da base ficam ao lado deles. Cada linha "
                 "diz o resultado: created, already_lead (o CNPJ já era lead: nada muda) ou "
                 "possible_duplicate (outro lead tem o mesmo telefone ou e-mail). Um CNPJ "
                 "inválido recusa a importação inteira (invalid_cnpjs).",
@@ -344,7 +349,7 @@ def schemas() -> dict[str, Any]:
             "value": text("Telefone em E.164 ou e-mail."),
             "valid": {"type": "boolean"},
             "phone_type": {"type": ["string", "null"], "description": "mobile, landline ou other."},
-            "whatsapp": {"enum": ["unknown", "yes", "no"], "description": "Se um envio já provou WhatsApp."},
+            "whatsapp": {"enum": ["unknown", "yes", "no", None], "description": "Se um envio já provou WhatsApp; null em e-mails."},
             "problem": {**nullable_text, "description": "Por que o contato não vale."},
             "source": text("De onde veio o contato."),
         },
@@ -373,6 +378,7 @@ def schemas() -> dict[str, Any]:
             "close_reason": {**nullable_text, "description": "Motivo de ganho ou perda."},
             "review_status": {"type": ["string", "null"], "description": "possible_duplicate enquanto aguarda revisão."},
             "duplicate_of": {"type": ["string", "null"], "format": "uuid"},
+            "merged_into": {"type": ["string", "null"], "format": "uuid", "description": "O lead ao qual este foi unido por duplicidade."},
             "contacts": {"type": "array", "items": contact},
             "created_at": timestamp,
             "updated_at": timestamp,
@@ -454,6 +460,10 @@ def schemas() -> dict[str, Any]:
                             "result": {"enum": ["created", "already_lead", "possible_duplicate"]},
                             "lead_id": text("O lead criado ou o que já existia.", fmt="uuid"),
                             "duplicate_of": {"type": ["string", "null"], "format": "uuid"},
+                            "invalid_contacts": integer(
+                                "Contatos guardados que não passaram na verificação (inválidos ou de domínio descartável); veja-os em GET /v1/leads/{id}.",
+                                minimum=0,
+                            ),
                         },
                     ),
                 },

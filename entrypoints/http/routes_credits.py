@@ -18,7 +18,6 @@ import attrs
 import structlog
 from aiohttp import web
 
-from adapters.export.ledger_csv import CONTENT_TYPE as CSV_CONTENT_TYPE
 from adapters.export.ledger_csv import LedgerCsv, export_filename
 from application.credit_reports import CreditOverviewQuery, LedgerView, Period
 from application.credits import Credits
@@ -37,15 +36,13 @@ from entrypoints.http.context import (
     use_case,
     wants_csv,
 )
-from entrypoints.http.middleware import REQUEST_ID_HEADER, REQUEST_ID_KEY, RESPONSE_HEADERS_KEY
+from entrypoints.http.csv_stream import stream_csv
 
 log = structlog.get_logger(__name__)
 
 IDEMPOTENCY_HEADER = "Idempotency-Key"
 REPLAYED_HEADER = "Idempotent-Replayed"
 MAX_IDEMPOTENCY_KEY_LENGTH = 200
-#: Entries written to the CSV per chunk sent.
-CSV_ROWS_PER_CHUNK = 500
 #: Seconds the app waits at shutdown for alert dispatches still running.
 DISPATCH_SHUTDOWN_SECONDS = 10.0
 
@@ -198,45 +195,14 @@ async def _statement(
 async def _stream_csv(
     request: web.Request, credits: Credits, tenant_id: str, view: LedgerView
 ) -> web.StreamResponse:
-    csv_file = LedgerCsv(view.timezone)
-    filename = export_filename(view.first_day, view.last_day)
-    headers = {
-        **request.get(RESPONSE_HEADERS_KEY, {}),
-        REQUEST_ID_HEADER: request[REQUEST_ID_KEY],
-        "Content-Type": CSV_CONTENT_TYPE,
-        "Content-Disposition": f'attachment; filename="{filename}"',
-        "Cache-Control": "no-store",
-    }
-
-    async with contextlib.aclosing(credits.export(tenant_id, view.filters)) as entries:
-        # The first entry is read before the headers go out, so a failure to
-        # start the statement still becomes a problem response.
-        first = await anext(entries, None)
-
-        response = web.StreamResponse(status=200, headers=headers)
-        await response.prepare(request)
-        try:
-            await response.write(csv_file.header())
-            batch = [] if first is None else [first]
-            async for entry in entries:
-                batch.append(entry)
-                if len(batch) >= CSV_ROWS_PER_CHUNK:
-                    await response.write(csv_file.rows(batch))
-                    batch = []
-            if batch:
-                await response.write(csv_file.rows(batch))
-            await response.write_eof()
-        except ConnectionResetError:
-            # The client went away; the statement's transaction ends with the block.
-            log.info("credit_export_aborted_by_client", tenant_id=tenant_id)
-        except Exception:
-            log.exception("credit_export_failed", tenant_id=tenant_id)
-            # The headers are out, so no problem response can follow. Cutting
-            # the connection shows the client an incomplete download instead
-            # of a file that looks whole.
-            if request.transport is not None:
-                request.transport.abort()
-    return response
+    return await stream_csv(
+        request,
+        credits.export(tenant_id, view.filters),
+        LedgerCsv(view.timezone),
+        filename=export_filename(view.first_day, view.last_day),
+        log_event="credit_export",
+        tenant_id=tenant_id,
+    )
 
 
 # --- tenant routes ------------------------------------------------------------------------

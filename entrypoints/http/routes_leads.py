@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import uuid
 import zoneinfo
 from typing import Any
 
-import structlog
 from aiohttp import web
 
 from adapters.export.leads_csv import LeadsCsv, export_filename
-from adapters.export.ledger_csv import CONTENT_TYPE as CSV_CONTENT_TYPE
 from application.leads import ImportOutcome, ImportRow, LeadChanges, Leads
 from domain.leads import (
     Classification,
@@ -35,15 +32,12 @@ from entrypoints.http.context import (
     use_case,
     wants_csv,
 )
-from entrypoints.http.middleware import REQUEST_ID_HEADER, REQUEST_ID_KEY, RESPONSE_HEADERS_KEY
-
-log = structlog.get_logger(__name__)
+from entrypoints.http.csv_stream import stream_csv
 
 _WHAT = "Lead"
 _UPDATE_FIELDS = frozenset({"owner_id", "notes", "tags", "custom_fields"})
 _IMPORT_FIELDS = frozenset({"leads", "owner_id", "tags"})
 _IMPORT_ROW_FIELDS = frozenset({"cnpj", "company_name", "phones", "emails", "tags"})
-CSV_ROWS_PER_CHUNK = 500
 
 
 def register_routes(app: web.Application) -> None:
@@ -79,13 +73,15 @@ def lead_json(lead: Lead) -> dict[str, Any]:
         "close_reason": lead.close_reason,
         "review_status": str(lead.review_status) if lead.review_status else None,
         "duplicate_of": lead.duplicate_of,
+        "merged_into": lead.merged_into,
         "contacts": [
             {
                 "kind": contact.kind,
                 "value": contact.value,
                 "valid": contact.valid,
                 "phone_type": contact.phone_type,
-                "whatsapp": contact.whatsapp,
+                # WhatsApp is a property of phones only.
+                "whatsapp": contact.whatsapp if contact.kind == "phone" else None,
                 "problem": contact.problem,
                 "source": contact.source,
             }
@@ -103,6 +99,7 @@ def _outcome_json(outcome: ImportOutcome) -> dict[str, Any]:
         "result": outcome.result,
         "lead_id": outcome.lead_id,
         "duplicate_of": outcome.duplicate_of,
+        "invalid_contacts": outcome.invalid_contacts,
     }
 
 
@@ -333,36 +330,12 @@ async def _stream_csv(
     request: web.Request, leads: Leads, tenant_id: str, where: LeadFilter
 ) -> web.StreamResponse:
     labels = await leads.start_export(actor_of(request), tenant_id, where)
-    csv_file = LeadsCsv(labels.timezone, labels.stage_names, labels.owner_names, labels.fields)
     today = dt.datetime.now(zoneinfo.ZoneInfo(labels.timezone)).date().isoformat()
-    headers = {
-        **request.get(RESPONSE_HEADERS_KEY, {}),
-        REQUEST_ID_HEADER: request[REQUEST_ID_KEY],
-        "Content-Type": CSV_CONTENT_TYPE,
-        "Content-Disposition": f'attachment; filename="{export_filename(today)}"',
-        "Cache-Control": "no-store",
-    }
-
-    async with contextlib.aclosing(leads.export(tenant_id, where)) as rows:
-        first = await anext(rows, None)
-        response = web.StreamResponse(status=200, headers=headers)
-        await response.prepare(request)
-        try:
-            await response.write(csv_file.header())
-            batch = [] if first is None else [first]
-            async for lead in rows:
-                batch.append(lead)
-                if len(batch) >= CSV_ROWS_PER_CHUNK:
-                    await response.write(csv_file.rows(batch))
-                    batch = []
-            if batch:
-                await response.write(csv_file.rows(batch))
-            await response.write_eof()
-        except ConnectionResetError:
-            log.info("lead_export_aborted_by_client", tenant_id=tenant_id)
-        except Exception:
-            log.exception("lead_export_failed", tenant_id=tenant_id)
-            # The headers are out: cutting the connection shows an incomplete download.
-            if request.transport is not None:
-                request.transport.close()
-    return response
+    return await stream_csv(
+        request,
+        leads.export(tenant_id, where),
+        LeadsCsv(labels.timezone, labels.stage_names, labels.owner_names, labels.fields),
+        filename=export_filename(today),
+        log_event="lead_export",
+        tenant_id=tenant_id,
+    )

@@ -21,7 +21,7 @@ from entrypoints.http.context import (
     reject_unknown_keys,
     use_case,
 )
-from entrypoints.http.routes_registry import parse_search_body
+from entrypoints.http.routes_registry import parse_search_body, parse_search_source
 
 _CREATE_FIELDS = frozenset({"name", "cnpjs", "search", "limit"})
 _SEARCH_PAGING = frozenset({"page", "per_page"})
@@ -123,6 +123,7 @@ async def handle_create(request: web.Request) -> web.Response:
             criteria,
             search,
             optional_int(body, "limit"),
+            source=parse_search_source(search),
         )
     return json_ok(selection_json(selection), status=201)
 

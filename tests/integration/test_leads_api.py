@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 import uuid
 from typing import Any
 
@@ -467,6 +468,10 @@ async def test_csv_export_opens_in_a_brazilian_spreadsheet(
     assert names == ["'=HYPERLINK(1)", "Padaria Açaí"]
     assert {row[6] for row in table[1:]} == {"Novo"}
     assert {row[12] for row in table[1:]} == {"feira"}
+    # Phones in the national form, which a spreadsheet shows as typed.
+    assert all(re.fullmatch(r"\(41\) 98765-\d{4}", row[10]) for row in table[1:])
+    assert table[0][17] == "ID do lead"
+    assert all(uuid.UUID(row[17]) for row in table[1:])
 
 
 async def test_stage_change_is_published_to_subscribed_endpoints(
@@ -534,3 +539,139 @@ async def test_reading_contacts_is_audited(
     actions = [(row["action"], json.loads(row["detail"])["cnpjs"]) for row in rows[1:]]
     assert rows[0]["action"] == "lead.imported"
     assert actions == [("lead.viewed", [cnpj]), ("lead.listed", [cnpj])]
+
+
+async def test_selection_flags_and_counts_follow_later_leads(
+    api: ContractClient, tenant: dict[str, str], database: str
+) -> None:
+    cnpjs = [valid_cnpj(n) for n in numbers(fresh_block(), 3)]
+    await store_companies(database, cnpjs)
+    made = (await api.call("POST", SELECTIONS, tenant["key"], {"cnpjs": cnpjs})).data
+    assert made["flag_counts"] == {}
+
+    imported = await api.call(
+        "POST", "/v1/leads/import", tenant["key"], {"leads": [{"cnpj": cnpjs[1]}]}
+    )
+    lead_id = imported.data["rows"][0]["lead_id"]
+
+    items = await api.call("GET", f"{SELECTIONS}/{made['id']}/items", tenant["key"])
+    flagged = await api.call(
+        "GET", f"{SELECTIONS}/{made['id']}/items?flag=already_lead", tenant["key"]
+    )
+    listed = await api.call("GET", SELECTIONS, tenant["key"])
+    assert items.body["data"][1]["flags"] == ["already_lead"]
+    assert items.body["data"][1]["lead_id"] == lead_id
+    assert [item["cnpj"] for item in flagged.body["data"]] == [cnpjs[1]]
+    summary = next(s for s in listed.body["data"] if s["id"] == made["id"])
+    assert summary["flag_counts"] == {"already_lead": 1}
+    assert summary["status_counts"] == {"selected": 3}
+
+
+async def test_merging_keeps_tags_and_contacts_on_the_surviving_lead(
+    api: ContractClient, tenant: dict[str, str], database: str
+) -> None:
+    cnpjs = [valid_cnpj(n) for n in numbers(fresh_block(), 2)]
+    rows = [
+        {"cnpj": cnpjs[0], "emails": ["compras@moinho.com.br"], "tags": ["feira"]},
+        {"cnpj": cnpjs[1], "emails": ["compras@moinho.com.br"], "phones": ["(41) 3030-4040"],
+         "tags": ["VIP"]},
+    ]  # fmt: skip
+    outcome = (await api.call("POST", "/v1/leads/import", tenant["key"], {"leads": rows})).data
+    survivor, duplicate = (row["lead_id"] for row in outcome["rows"])
+
+    await api.call(
+        "POST",
+        f"/v1/leads/{duplicate}/resolve-duplicate",
+        tenant["key"],
+        {"resolution": "duplicate"},
+    )
+
+    kept = (await api.call("GET", f"/v1/leads/{survivor}", tenant["key"])).data
+    assert kept["tags"] == ["feira", "VIP"]
+    assert sorted(c["value"] for c in kept["contacts"]) == [
+        "+554130304040",
+        "compras@moinho.com.br",
+    ]
+    merged = await api.call("GET", "/v1/leads?include_merged=true&tag=vip", tenant["key"])
+    assert {lead["id"]: lead["merged_into"] for lead in merged.body["data"]} == {
+        survivor: None,
+        duplicate: survivor,
+    }
+
+    again = await api.call(
+        "POST", "/v1/leads/import", tenant["key"], {"leads": [{"cnpj": cnpjs[1]}]}
+    )
+    assert again.data["rows"][0] == {
+        "position": 1, "cnpj": cnpjs[1], "result": "already_lead", "lead_id": survivor,
+        "duplicate_of": None, "invalid_contacts": 0,
+    }  # fmt: skip
+    selection = (await api.call("POST", SELECTIONS, tenant["key"], {"cnpjs": [cnpjs[1]]})).data
+    items = await api.call("GET", f"{SELECTIONS}/{selection['id']}/items", tenant["key"])
+    assert items.body["data"][0]["flags"][0] == "already_lead"
+    assert items.body["data"][0]["lead_id"] == survivor
+
+
+async def test_import_keeps_registry_contacts_beside_the_rows_and_counts_bad_ones(
+    api: ContractClient, tenant: dict[str, str], database: str
+) -> None:
+    cnpj = valid_cnpj(fresh_block())
+    await store_companies(
+        database, [cnpj], phones=[["+5541987650077"]], emails=["contato@padaria.com.br"]
+    )
+
+    outcome = await api.call(
+        "POST", "/v1/leads/import", tenant["key"],
+        {"leads": [{"cnpj": cnpj, "phones": ["123"], "emails": ["fulano@mailinator.com"]}]},
+    )  # fmt: skip
+
+    assert outcome.data["rows"][0]["invalid_contacts"] == 2
+    lead = (
+        await api.call("GET", f"/v1/leads/{outcome.data['rows'][0]['lead_id']}", tenant["key"])
+    ).data
+    contacts = {(c["value"], c["valid"], c["source"], c["whatsapp"]) for c in lead["contacts"]}
+    assert contacts == {
+        ("123", False, "manual", "unknown"),
+        ("fulano@mailinator.com", False, "manual", None),
+        ("+5541987650077", True, "api-cnaes", "unknown"),
+        ("contato@padaria.com.br", True, "api-cnaes", None),
+    }
+
+
+async def test_closing_again_with_a_new_reason_corrects_it(
+    api: ContractClient, tenant: dict[str, str], database: str
+) -> None:
+    lead_id = (
+        await api.call(
+            "POST",
+            "/v1/leads/import",
+            tenant["key"],
+            {"leads": [{"cnpj": valid_cnpj(fresh_block())}]},
+        )
+    ).data["rows"][0]["lead_id"]
+    lost = (await stage_ids(database, tenant["id"]))["Perdido"]
+
+    await api.call(
+        "POST", f"/v1/leads/{lead_id}/move", tenant["key"], {"stage_id": lost, "reason": "Preço"}
+    )
+    corrected = await api.call(
+        "POST", f"/v1/leads/{lead_id}/move", tenant["key"],
+        {"stage_id": lost, "reason": "Comprou de um concorrente"},
+    )  # fmt: skip
+
+    assert corrected.data["close_reason"] == "Comprou de um concorrente"
+
+
+async def test_filters_ignore_tag_case_and_read_formatted_cnpjs(
+    api: ContractClient, tenant: dict[str, str]
+) -> None:
+    cnpj = valid_cnpj(fresh_block())
+    await api.call(
+        "POST", "/v1/leads/import", tenant["key"], {"leads": [{"cnpj": cnpj, "tags": ["VIP"]}]}
+    )
+    formatted = f"{cnpj[:2]}.{cnpj[2:5]}.{cnpj[5:8]}/{cnpj[8:12]}-{cnpj[12:]}"
+
+    by_tag = await api.call("GET", "/v1/leads?tag=vip", tenant["key"])
+    by_cnpj = await api.call("GET", f"/v1/leads?q={formatted}", tenant["key"])
+
+    assert [lead["cnpj"] for lead in by_tag.body["data"]] == [cnpj]
+    assert [lead["cnpj"] for lead in by_cnpj.body["data"]] == [cnpj]

@@ -164,8 +164,13 @@ async def test_search_selection_refusals(api: ContractClient, month: Month) -> N
     )
     bad_cnae = await api.call("POST", SELECTIONS, month.key, {"search": {"cnaes": ["12"]}})
     zero = await api.call("POST", SELECTIONS, month.key, {"search": month.criteria, "limit": 0})
+    external = await api.call(
+        "POST", SELECTIONS, month.key, {"search": {**month.criteria, "source": "api-cnaes"}}
+    )
 
     assert (paged.status, paged.body["field"]) == (400, "search.page")
     assert (nothing.status, nothing.body["code"]) == (422, "empty_selection")
     assert bad_cnae.status == 400
     assert (zero.status, zero.body["code"]) == (422, "invalid_limit")
+    # api-cnaes is not configured here: the selection refuses like the search does.
+    assert (external.status, external.body["code"]) == (409, "api_cnaes_off")
