@@ -411,6 +411,7 @@ class Leads:
     ) -> Page:
         async with self._uow.tenant(tenant_id) as scope:
             leads = scope.leads
+            where = await _in_tenant_zone(scope, tenant_id, where)
             if (
                 where.stage_id is not None
                 and await scope.pipelines.stage_pipeline(where.stage_id) is None
@@ -461,6 +462,7 @@ class Leads:
         """Stream every matching lead with its contacts, in batches of one page."""
         async with self._uow.tenant(tenant_id) as scope:
             leads = scope.leads
+            where = await _in_tenant_zone(scope, tenant_id, where)
             batch: list[Lead] = []
             async for lead in leads.export(where):
                 batch.append(lead)
@@ -745,6 +747,12 @@ def _valid_cnpjs(rows: Sequence[ImportRow]) -> list[str]:
             code="invalid_cnpjs",
         )
     return cnpjs
+
+
+async def _in_tenant_zone(scope: Scope, tenant_id: str, where: LeadFilter) -> LeadFilter:
+    """The filter with its days read in the tenant's timezone, as its users count days."""
+    tenant = await scope.tenants.get(tenant_id)
+    return attrs.evolve(where, timezone=tenant.settings.timezone if tenant else DEFAULT_TIMEZONE)
 
 
 def _leads_of(page: Page) -> list[Lead]:

@@ -177,6 +177,8 @@ class LeadFilter:
     review_status: ReviewStatus | None = None
     #: Merged leads stay for the record but leave the lists unless asked for.
     include_merged: bool = False
+    #: Timezone of the days in ``created_from`` and ``created_to``: the tenant's.
+    timezone: str = "UTC"
 
 
 def fold(text: str) -> str:

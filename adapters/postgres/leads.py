@@ -10,6 +10,7 @@ import datetime as dt
 import json
 import re
 import uuid
+import zoneinfo
 from collections.abc import AsyncIterator, Mapping, Sequence
 from typing import Any
 
@@ -109,11 +110,12 @@ def _where(where: LeadFilter) -> tuple[str, list[Any]]:
         # Tags are unique ignoring case, so the filter ignores case too.
         tag = params.add(where.tag.casefold())
         clauses.append(f"EXISTS (SELECT 1 FROM unnest(tags) AS t WHERE lower(t) = {tag})")
+    zone = zoneinfo.ZoneInfo(where.timezone)
     if where.created_from is not None:
-        start = dt.datetime.combine(where.created_from, dt.time(), dt.UTC)
+        start = dt.datetime.combine(where.created_from, dt.time(), zone)
         clauses.append(f"created_at >= {params.add(start)}")
     if where.created_to is not None:
-        end = dt.datetime.combine(where.created_to + dt.timedelta(days=1), dt.time(), dt.UTC)
+        end = dt.datetime.combine(where.created_to + dt.timedelta(days=1), dt.time(), zone)
         clauses.append(f"created_at < {params.add(end)}")
     if where.text:
         text = where.text

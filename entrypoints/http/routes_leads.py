@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 import uuid
 import zoneinfo
 from typing import Any
@@ -19,6 +20,7 @@ from domain.leads import (
     LeadOrigin,
     ReviewStatus,
 )
+from domain.municipality import UFS
 from domain.search import Page
 from entrypoints.http.auth import actor_of, tenant_of
 from entrypoints.http.context import (
@@ -144,7 +146,17 @@ def lead_filter(request: web.Request) -> LeadFilter:
     include_merged = query.get("include_merged", "false")
     if include_merged not in {"true", "false"}:
         raise invalid_field("include_merged", "O parâmetro 'include_merged' é true ou false.")
-    uf = query.get("uf") or None
+    uf = (query.get("uf") or "").strip().upper() or None
+    if uf is not None and uf not in UFS:
+        raise invalid_field("uf", f"UF inválida '{uf}': use a sigla, como SP ou PR.")
+    cnae = re.sub(r"[.\-/\s]", "", query.get("cnae") or "") or None
+    if cnae is not None and not re.fullmatch(r"[0-9]{7}", cnae):
+        raise invalid_field(
+            "cnae", "O parâmetro 'cnae' é a subclasse com 7 dígitos, como 6204000 ou 6204-0/00."
+        )
+    municipality = (query.get("municipio_ibge") or "").strip() or None
+    if municipality is not None and not re.fullmatch(r"[0-9]{7}", municipality):
+        raise invalid_field("municipio_ibge", "O parâmetro 'municipio_ibge' tem 7 dígitos.")
     return LeadFilter(
         stage_id=_query_uuid(request, "stage_id"),
         pipeline_id=_query_uuid(request, "pipeline_id"),
@@ -152,9 +164,9 @@ def lead_filter(request: web.Request) -> LeadFilter:
         classification=_query_choice(request, "classification", Classification),
         origin=_query_choice(request, "origin", LeadOrigin),
         review_status=_query_choice(request, "review_status", ReviewStatus),
-        cnae=(query.get("cnae") or "").replace("-", "").replace("/", "").replace(".", "") or None,
-        uf=uf.upper() if uf else None,
-        municipality_ibge=query.get("municipio_ibge") or None,
+        cnae=cnae,
+        uf=uf,
+        municipality_ibge=municipality,
         tag=query.get("tag") or None,
         created_from=_query_date(request, "created_from"),
         created_to=_query_date(request, "created_to"),

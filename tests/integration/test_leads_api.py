@@ -439,8 +439,14 @@ async def test_list_filters_and_paginates(
     place = await api.call("GET", "/v1/leads?uf=sc&municipio_ibge=4205407", tenant["key"])
     assert place.body["meta"]["total_items"] == 5
     assert place.body["data"][0]["contacts"][0]["value"].startswith("+55419")
-    bad = await api.call("GET", "/v1/leads?created_from=ontem", tenant["key"])
-    assert (bad.status, bad.body["field"]) == (400, "created_from")
+    for query, field in [
+        ("created_from=ontem", "created_from"),
+        ("uf=XX", "uf"),
+        ("cnae=123", "cnae"),
+        ("municipio_ibge=curitiba", "municipio_ibge"),
+    ]:
+        bad = await api.call("GET", f"/v1/leads?{query}", tenant["key"])
+        assert (bad.status, bad.body["field"]) == (400, field), query
 
 
 async def test_csv_export_opens_in_a_brazilian_spreadsheet(
@@ -675,3 +681,32 @@ async def test_filters_ignore_tag_case_and_read_formatted_cnpjs(
 
     assert [lead["cnpj"] for lead in by_tag.body["data"]] == [cnpj]
     assert [lead["cnpj"] for lead in by_cnpj.body["data"]] == [cnpj]
+
+
+async def test_created_days_are_the_tenants_days(
+    api: ContractClient, tenant: dict[str, str], database: str
+) -> None:
+    lead_id = (
+        await api.call(
+            "POST",
+            "/v1/leads/import",
+            tenant["key"],
+            {"leads": [{"cnpj": valid_cnpj(fresh_block())}]},
+        )
+    ).data["rows"][0]["lead_id"]
+    # 01:30 UTC on 5 December is still 4 December in São Paulo (UTC-3).
+    await owner_execute(
+        database,
+        "UPDATE lead SET created_at = '2026-12-05T01:30:00Z' WHERE id = $1",
+        uuid.UUID(lead_id),
+    )
+
+    on_fourth = await api.call(
+        "GET", "/v1/leads?created_from=2026-12-04&created_to=2026-12-04", tenant["key"]
+    )
+    on_fifth = await api.call(
+        "GET", "/v1/leads?created_from=2026-12-05&created_to=2026-12-05", tenant["key"]
+    )
+
+    assert [lead["id"] for lead in on_fourth.body["data"]] == [lead_id]
+    assert on_fifth.body["data"] == []
