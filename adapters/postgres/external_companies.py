@@ -19,7 +19,7 @@ import asyncpg
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from adapters.postgres.database import raw_connection
-from adapters.postgres.sql import SqlParams, coded
+from adapters.postgres.sql import SqlParams, coded, not_selected_or_lead
 from application.external_companies import ExternalCompany, StoredSearch
 from domain.cnpj import Cnpj
 from domain.search import (
@@ -145,11 +145,7 @@ def build_external_search_sql(
 
     if criteria.exclude_existing and tenant_id is not None:
         tenant = params.add(uuid.UUID(tenant_id))
-        for table in ("prelead", "lead"):
-            where.append(
-                f"NOT EXISTS (SELECT 1 FROM {table} y WHERE y.tenant_id = {tenant} "
-                "AND y.cnpj = x.cnpj)"
-            )
+        where.extend(not_selected_or_lead("x.cnpj", tenant))
 
     limit = params.add(page.per_page)
     offset = params.add(page.offset)

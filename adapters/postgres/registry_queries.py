@@ -17,7 +17,7 @@ import asyncpg
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from adapters.postgres.database import raw_connection
-from adapters.postgres.sql import SqlParams, coded
+from adapters.postgres.sql import SqlParams, coded, not_selected_or_lead
 from domain.cnpj import Cnpj
 from domain.registry_codes import AGE_RANGE, PARTNER_TYPE
 from domain.search import (
@@ -98,11 +98,7 @@ def build_search_sql(
 
     if criteria.exclude_existing and tenant_id is not None:
         tenant = params.add(uuid.UUID(tenant_id))
-        for table in ("prelead", "lead"):
-            where.append(
-                f"NOT EXISTS (SELECT 1 FROM {table} x WHERE x.tenant_id = {tenant} "
-                "AND x.cnpj = e.cnpj)"
-            )
+        where.extend(not_selected_or_lead("e.cnpj", tenant))
 
     limit = params.add(page.per_page)
     offset = params.add(page.offset)

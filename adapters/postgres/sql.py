@@ -21,3 +21,12 @@ def coded(code: str | None, description: str | None) -> dict[str, Any] | None:
     if code is None:
         return None
     return {"code": code, "description": description}
+
+
+def not_selected_or_lead(cnpj_column: str, tenant: str) -> list[str]:
+    """Conditions that leave out CNPJs the tenant already has as a pre-lead or a lead."""
+    return [
+        f"NOT EXISTS (SELECT 1 FROM {table} y WHERE y.tenant_id = {tenant} "
+        f"AND y.cnpj = {cnpj_column})"
+        for table in ("prelead", "lead")
+    ]
