@@ -1,0 +1,1 @@
+"""Messaging provider adapters: Twilio, Meta WhatsApp Cloud API and SendGrid."""
