@@ -85,7 +85,7 @@ class RawContact:
 
 @attrs.frozen(kw_only=True)
 class LeadDraft:
-    """What is known about a company when it is admitted as a lead."""
+    """The facts known about a company when it is admitted as a lead."""
 
     cnpj: str
     origin: LeadOrigin
@@ -137,7 +137,7 @@ class LeadRepository(Protocol):
     async def find_by_cnpj(self, cnpj: str) -> Lead | None: ...
 
     async def get(self, lead_id: str, *, for_update: bool = False) -> Lead | None:
-        """The lead with its stored contacts left out (see ``contacts``)."""
+        """Return the lead without its stored contacts (see ``contacts``)."""
         ...
 
     async def contacts(self, lead_ids: Sequence[str]) -> dict[str, list[StoredContact]]: ...
@@ -168,7 +168,7 @@ class LeadRepository(Protocol):
     async def list(self, where: LeadFilter, page: PageRequest) -> Page: ...
 
     def export(self, where: LeadFilter) -> AsyncIterator[Lead]:
-        """Every lead that matches, oldest first, read with a server-side cursor."""
+        """Yield every matching lead, oldest first, read with a server-side cursor."""
         ...
 
     async def leads_by_cnpj(self, cnpjs: Sequence[str]) -> dict[str, str]:
@@ -272,7 +272,7 @@ class LeadIntake:
             return Admission(existing, created=False)
 
         contacts = self.contacts(draft)
-        # Only valid contacts say two companies are one: a placeholder such as
+        # Only valid contacts mark two companies as one: a placeholder such as
         # an invalid "0000-0000" shared by many rows must not merge them.
         hashes = [(contact.kind, contact.value_hash) for contact in contacts if contact.valid]
         sharing = await leads.sharing_contacts(hashes) if hashes else []
@@ -325,7 +325,7 @@ class LeadIntake:
 
 
 def lead_payload(lead: Lead, stage_name: str) -> dict[str, Any]:
-    """What webhook events say about a lead: no contacts, which stay in Garimpo."""
+    """Build the lead fields of a webhook event, without contacts, which stay in Garimpo."""
     return {
         "lead_id": lead.id,
         "cnpj": lead.cnpj,
@@ -362,7 +362,7 @@ class ImportOutcome:
 
 @attrs.frozen
 class ExportLabels:
-    """What turns a lead's ids into the names an export shows."""
+    """The names an export shows in place of a lead's ids."""
 
     timezone: str
     stage_names: Mapping[str, str]
@@ -618,7 +618,7 @@ class Leads:
             return (await self._with_contacts(leads, [resolved]))[0]
 
     async def _merge_target(self, leads: LeadRepository, lead: Lead) -> Lead:
-        """The lead a duplicate joins: its ``duplicate_of``, or where that one was merged."""
+        """Return the lead a duplicate joins: its ``duplicate_of``, or the lead that one was merged into."""
         target_id = lead.duplicate_of
         for _ in range(10):
             target = await leads.get(target_id or "", for_update=True)
@@ -750,7 +750,7 @@ def _valid_cnpjs(rows: Sequence[ImportRow]) -> list[str]:
 
 
 async def _in_tenant_zone(scope: Scope, tenant_id: str, where: LeadFilter) -> LeadFilter:
-    """The filter with its days read in the tenant's timezone, as its users count days."""
+    """Return the filter with its days read in the tenant's timezone, as its users count days."""
     tenant = await scope.tenants.get(tenant_id)
     return attrs.evolve(where, timezone=tenant.settings.timezone if tenant else DEFAULT_TIMEZONE)
 

@@ -37,11 +37,11 @@ class PipelineRepository(Protocol):
     async def get(self, pipeline_id: str) -> Pipeline | None: ...
 
     async def default(self) -> Pipeline:
-        """The tenant's default pipeline, created with the default stages when missing."""
+        """Return the tenant's default pipeline, created with the default stages when missing."""
         ...
 
     async def stage_pipeline(self, stage_id: str) -> Pipeline | None:
-        """The pipeline that holds ``stage_id``, or None when no such stage exists."""
+        """Return the pipeline that contains ``stage_id``, or None when no such stage exists."""
         ...
 
     async def list(self, page: PageRequest) -> Page:

@@ -45,7 +45,7 @@ def _now() -> dt.datetime:
 
 class SelectionRepository(Protocol):
     async def max_selection_size(self) -> int:
-        """The limit of the tenant's plan, or the default without a plan."""
+        """Return the limit of the tenant's plan, or the default without a plan."""
         ...
 
     async def add(
@@ -62,7 +62,7 @@ class SelectionRepository(Protocol):
         ...
 
     async def qualifying(self, cnpjs: Sequence[str]) -> set[str]:
-        """The CNPJs whose pre-lead is being qualified now."""
+        """Return the CNPJs whose pre-lead is being qualified now."""
         ...
 
     async def get(self, selection_id: str, *, for_update: bool = False) -> Selection | None: ...
@@ -80,7 +80,7 @@ class SelectionRepository(Protocol):
 
 class OptOutRepository(Protocol):
     async def matching(self, hashes: Sequence[tuple[str, bytes]]) -> set[tuple[str, bytes]]:
-        """The (kind, hash) pairs on the tenant's list or the global one."""
+        """Return the (kind, hash) pairs on the tenant's list or the global one."""
         ...
 
 
@@ -128,13 +128,6 @@ class Selections:
     async def _max_size(self, tenant_id: str) -> int:
         async with self._uow.tenant(tenant_id) as scope:
             return await scope.selections.max_selection_size()
-
-    async def _default_name(self, tenant_id: str, now: dt.datetime) -> str:
-        """ "Seleção de 05/12/2026 14:30", in the tenant's timezone."""
-        async with self._uow.tenant(tenant_id) as scope:
-            tenant = await scope.tenants.get(tenant_id)
-        zone = zoneinfo.ZoneInfo(tenant.settings.timezone if tenant else DEFAULT_TIMEZONE)
-        return f"Seleção de {now.astimezone(zone).strftime('%d/%m/%Y %H:%M')}"
 
     async def create_from_cnpjs(
         self, actor: Actor, tenant_id: str, name: str | None, cnpjs: Sequence[str]
@@ -207,7 +200,8 @@ class Selections:
         cnpjs: Sequence[str],
     ) -> Selection:
         now = self._clock()
-        chosen_name = selection_name(name, default=await self._default_name(tenant_id, now))
+        # Checked before any lookup; an empty result means the default name.
+        given_name = selection_name(name, default="")
         facts = await self._directory.contacts(cnpjs)
 
         # Hash every phone, e-mail and the CNPJ itself once, to check the
@@ -223,6 +217,9 @@ class Selections:
             hashes_of[cnpj] = pairs
 
         async with self._uow.tenant(tenant_id) as scope:
+            tenant = await scope.tenants.get(tenant_id)
+            timezone = tenant.settings.timezone if tenant else DEFAULT_TIMEZONE
+            chosen_name = given_name or default_name(now, timezone)
             every_hash = [pair for pairs in hashes_of.values() for pair in pairs]
             opted = await scope.opt_outs.matching(every_hash)
             leads = await scope.leads.leads_by_cnpj(cnpjs)
@@ -340,6 +337,12 @@ class Selections:
                     before={"name": selection.name, "items": selection.item_count},
                 )
             )
+
+
+def default_name(now: dt.datetime, timezone: str) -> str:
+    """Name a selection after its creation time in the tenant's timezone."""
+    local = now.astimezone(zoneinfo.ZoneInfo(timezone))
+    return f"Seleção de {local.strftime('%d/%m/%Y %H:%M')}"
 
 
 def _cnpj_of(item: object) -> str:

@@ -3,7 +3,7 @@
 A lead is a company the tenant works on. Qualification creates it in the
 pipeline's qualified stage; a manual import creates it in the first open
 stage and costs nothing. Closing a lead (won or lost) needs a reason, so the
-tenant's reports can say why deals close.
+tenant's reports can show why deals close.
 """
 
 from __future__ import annotations
@@ -159,7 +159,7 @@ class LeadEvent:
 
 @attrs.frozen(kw_only=True)
 class LeadFilter:
-    """What a lead list may be narrowed by; every field left as None matches all."""
+    """The narrowing of a lead list. Every field left as None matches all leads."""
 
     stage_id: str | None = None
     pipeline_id: str | None = None
@@ -188,13 +188,13 @@ def fold(text: str) -> str:
 
 
 def search_text(lead: Lead) -> str:
-    """What a lead's text filter matches: names, CNPJ and tags, folded."""
+    """Return the text a lead's text filter matches: names, CNPJ and tags, folded."""
     parts = [lead.cnpj, lead.company_name or "", lead.trade_name or "", *lead.tags]
     return fold(" ".join(parts))
 
 
 def closing_reason(stage: Stage, reason: str | None) -> str | None:
-    """The reason a move into ``stage`` keeps; won and lost refuse a move without one."""
+    """Return the reason a move into ``stage`` keeps. Won and lost stages reject a move without one."""
     text = " ".join((reason or "").split())
     if len(text) > MAX_REASON_LENGTH:
         raise RuleViolation(

@@ -30,7 +30,7 @@ class SelectionOrigin(enum.StrEnum):
 
 
 class SelectionFlag(enum.StrEnum):
-    """Why a pre-lead of a selection deserves a look before qualification."""
+    """A reason a pre-lead of a selection deserves a look before qualification."""
 
     #: The tenant already has a lead for this CNPJ.
     ALREADY_LEAD = "already_lead"
@@ -38,7 +38,7 @@ class SelectionFlag(enum.StrEnum):
     OPTED_OUT = "opted_out"
     #: No phone and no e-mail: no channel could reach it.
     NO_CONTACT = "no_contact"
-    #: Neither the registry nor api-cnaes knows the CNPJ.
+    #: The CNPJ is found neither in the registry nor in api-cnaes.
     NOT_IN_REGISTRY = "not_in_registry"
     #: Another selection is qualifying this pre-lead right now.
     IN_QUALIFICATION = "in_qualification"

@@ -108,7 +108,7 @@ class LeadsCsv:
 
 
 def phone_cell(e164: str) -> str:
-    """A Brazilian number as people write it, (41) 98765-4321; others stay in E.164.
+    """Write a Brazilian number as people do, (41) 98765-4321; other numbers stay in E.164.
 
     Besides reading better, the national form does not start with "+", which
     a spreadsheet would take for a formula and the writer would have to quote.

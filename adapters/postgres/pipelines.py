@@ -50,7 +50,7 @@ class PostgresPipelines:
         return await self._with_stages(row)
 
     async def stage_pipeline(self, stage_id: str) -> Pipeline | None:
-        """The pipeline that holds ``stage_id``, or None when no such stage exists."""
+        """Return the pipeline that contains ``stage_id``, or None when no such stage exists."""
         key = parse_uuid(stage_id)
         if key is None:
             return None

@@ -17,7 +17,7 @@ class SqlParams:
 
 
 def coded(code: str | None, description: str | None) -> dict[str, Any] | None:
-    """A registry code with its description, as search results show it; None without a code."""
+    """Pair a registry code with its description, as search results show it; None without a code."""
     if code is None:
         return None
     return {"code": code, "description": description}

@@ -7,9 +7,11 @@ that translation the same in every module (problem codes, list envelopes).
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import functools
 import json
 import uuid
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
@@ -34,9 +36,10 @@ def json_ok(data: Any, *, status: int = 200, headers: dict[str, str] | None = No
     return web.json_response({"data": data}, status=status, headers=headers, dumps=dumps)
 
 
-def json_page(page: Page) -> web.Response:
-    """Build a list response: ``{"meta": {...}, "data": [...]}``."""
-    return web.json_response({"meta": page_meta(page), "data": list(page.items)}, dumps=dumps)
+def json_page(page: Page, render: Callable[[Any], Any] | None = None) -> web.Response:
+    """Build a list response: ``{"meta": {...}, "data": [...]}``, each item through ``render``."""
+    items = [render(item) for item in page.items] if render else list(page.items)
+    return web.json_response({"meta": page_meta(page), "data": items}, dumps=dumps)
 
 
 async def use_case(request: web.Request, name: str) -> Any:
@@ -74,6 +77,42 @@ def path_uuid(request: web.Request, name: str, *, what: str = "Recurso") -> str:
     except ValueError:
         found = "encontrada" if what.split()[0] in _FEMININE else "encontrado"
         raise NotFound(f"{what} não {found}: '{raw}'.") from None
+
+
+def query_uuid(request: web.Request, name: str) -> str | None:
+    """Read an optional UUID from the query string; None when absent or empty."""
+    raw = request.query.get(name)
+    if not raw:
+        return None
+    try:
+        return str(uuid.UUID(raw))
+    except ValueError:
+        raise invalid_field(name, f"O parâmetro '{name}' deve ser um UUID.") from None
+
+
+def parse_aware_datetime(value: Any, field: str, *, example: str) -> dt.datetime:
+    """Parse an ISO 8601 date and time that carries its UTC offset, such as ``example``."""
+    if isinstance(value, str):
+        with contextlib.suppress(ValueError):
+            parsed = dt.datetime.fromisoformat(value)
+            if parsed.tzinfo is not None:
+                return parsed
+    raise invalid_field(
+        field, f"O campo '{field}' deve ser uma data e hora ISO 8601 com fuso, como {example}."
+    )
+
+
+def optional_string_list(
+    body: dict[str, Any], field: str, *, where: str | None = None
+) -> list[str] | None:
+    """Read an optional list of strings; ``where`` prefixes the field in errors (``leads[2]``)."""
+    value = body.get(field)
+    if value is None:
+        return None
+    if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
+        name = f"{where}.{field}" if where else field
+        raise invalid_field(name, f"O campo '{field}' deve ser uma lista de textos.")
+    return value
 
 
 def invalid_field(field: str, detail: str) -> ProblemError:

@@ -22,12 +22,12 @@ from domain.timeline import (
 )
 from entrypoints.http.openapi_kit import (
     PAGE_PARAMETERS,
-    envelope,
     integer,
-    json_content,
     obj,
+    one_response,
     operation,
     page_of,
+    page_response,
     path_id,
     query,
     ref,
@@ -68,19 +68,6 @@ _STAGE_KINDS = [kind.value for kind in StageKind]
 _TIMESTAMP_EXAMPLE = "2026-12-10T14:30:00-03:00"
 
 
-def _one(description: str, schema: str, status: str = "200") -> dict[str, Any]:
-    return {
-        status: {
-            "description": description,
-            "content": json_content(envelope(description, ref(schema))),
-        }
-    }
-
-
-def _page(description: str, schema: str) -> dict[str, Any]:
-    return {"200": {"description": description, "content": json_content(ref(schema))}}
-
-
 def _field_key_parameter() -> dict[str, Any]:
     return {
         "name": "key",
@@ -109,7 +96,7 @@ def _pipeline_paths() -> dict[str, Any]:
                 "etapas em ordem e quantos leads há em cada etapa (leads mesclados não contam).",
                 security="tenant",
                 parameters=PAGE_PARAMETERS,
-                responses=_page("Uma página de funis.", "PipelinePage"),
+                responses=page_response("Uma página de funis.", "PipelinePage"),
             ),
             "post": operation(
                 "createPipeline",
@@ -132,7 +119,7 @@ def _pipeline_paths() -> dict[str, Any]:
                     ],
                 },
                 responses={
-                    **_one("O funil criado.", "Pipeline", "201"),
+                    **one_response("O funil criado.", "Pipeline", "201"),
                     "409": response_ref("Conflict"),
                 },
                 rules=True,
@@ -146,7 +133,7 @@ def _pipeline_paths() -> dict[str, Any]:
                 "O funil, com as etapas em ordem e quantos leads há em cada uma.",
                 security="tenant",
                 parameters=[pipeline_id],
-                responses=_one("O funil.", "Pipeline"),
+                responses=one_response("O funil.", "Pipeline"),
             ),
             "patch": operation(
                 "updatePipeline",
@@ -160,7 +147,7 @@ def _pipeline_paths() -> dict[str, Any]:
                 body=ref("PipelineUpdate"),
                 body_example={"name": "Funil de parcerias 2027", "is_default": True},
                 responses={
-                    **_one("O funil alterado.", "Pipeline"),
+                    **one_response("O funil alterado.", "Pipeline"),
                     "409": response_ref("Conflict"),
                 },
                 rules=True,
@@ -175,7 +162,7 @@ def _pipeline_paths() -> dict[str, Any]:
                 security="tenant",
                 parameters=[pipeline_id],
                 responses={
-                    **_one("O funil removido, como estava.", "Pipeline"),
+                    **one_response("O funil removido, como estava.", "Pipeline"),
                     "409": response_ref("Conflict"),
                 },
             ),
@@ -191,7 +178,7 @@ def _pipeline_paths() -> dict[str, Any]:
                 parameters=[pipeline_id],
                 body=ref("PipelineStageCreate"),
                 body_example={"name": "Reunião marcada", "kind": "open", "position": 2},
-                responses=_one("O funil com a etapa nova.", "Pipeline", "201"),
+                responses=one_response("O funil com a etapa nova.", "Pipeline", "201"),
                 rules=True,
             )
         },
@@ -207,7 +194,7 @@ def _pipeline_paths() -> dict[str, Any]:
                 parameters=[pipeline_id, stage_id],
                 body=ref("PipelineStageUpdate"),
                 body_example={"name": "Proposta enviada", "position": 3},
-                responses=_one("O funil com a etapa alterada.", "Pipeline"),
+                responses=one_response("O funil com a etapa alterada.", "Pipeline"),
                 rules=True,
             ),
             "delete": operation(
@@ -229,7 +216,7 @@ def _pipeline_paths() -> dict[str, Any]:
                         {"type": "string", "format": "uuid"},
                     ),
                 ],
-                responses=_one("O funil sem a etapa.", "Pipeline"),
+                responses=one_response("O funil sem a etapa.", "Pipeline"),
                 rules=True,
             ),
         },
@@ -248,7 +235,7 @@ def _field_paths() -> dict[str, Any]:
                 "Os campos personalizados dos leads, na ordem de position.",
                 security="tenant",
                 parameters=PAGE_PARAMETERS,
-                responses=_page("Uma página de campos.", "CustomFieldPage"),
+                responses=page_response("Uma página de campos.", "CustomFieldPage"),
             ),
             "post": operation(
                 "createCustomField",
@@ -267,7 +254,7 @@ def _field_paths() -> dict[str, Any]:
                     "type": "number",
                 },
                 responses={
-                    **_one("O campo criado.", "CustomField", "201"),
+                    **one_response("O campo criado.", "CustomField", "201"),
                     "409": response_ref("Conflict"),
                 },
                 rules=True,
@@ -286,7 +273,7 @@ def _field_paths() -> dict[str, Any]:
                 parameters=[key],
                 body=ref("CustomFieldUpdate"),
                 body_example={"label": "Funcionários (aprox.)", "required": True},
-                responses=_one("O campo alterado.", "CustomField"),
+                responses=one_response("O campo alterado.", "CustomField"),
                 rules=True,
             ),
             "delete": operation(
@@ -297,7 +284,7 @@ def _field_paths() -> dict[str, Any]:
                 "mantidos em custom_fields; nenhum dado é apagado.",
                 security="tenant",
                 parameters=[key],
-                responses=_one("A definição removida, como estava.", "CustomField"),
+                responses=one_response("A definição removida, como estava.", "CustomField"),
             ),
         },
     }
@@ -326,7 +313,7 @@ def _timeline_paths() -> dict[str, Any]:
                     ),
                     *PAGE_PARAMETERS,
                 ],
-                responses=_page("Uma página da linha do tempo.", "TimelinePage"),
+                responses=page_response("Uma página da linha do tempo.", "TimelinePage"),
             )
         },
         base + "/notes": {
@@ -340,7 +327,7 @@ def _timeline_paths() -> dict[str, Any]:
                 parameters=[lead_id],
                 body=ref("LeadNoteCreate"),
                 body_example={"body": "Cliente pediu retorno depois do feriado."},
-                responses=_one("A nota criada.", "LeadNote", "201"),
+                responses=one_response("A nota criada.", "LeadNote", "201"),
                 rules=True,
             )
         },
@@ -353,7 +340,7 @@ def _timeline_paths() -> dict[str, Any]:
                 "outros recebem 403 (note_author_required).",
                 security="tenant",
                 parameters=[lead_id, path_id("note_id", "Identificador da nota.")],
-                responses=_one("A nota removida, como estava.", "LeadNote"),
+                responses=one_response("A nota removida, como estava.", "LeadNote"),
             )
         },
         base + "/tasks": {
@@ -368,7 +355,7 @@ def _timeline_paths() -> dict[str, Any]:
                 parameters=[lead_id],
                 body=ref("LeadTaskCreate"),
                 body_example={"title": "Ligar para o financeiro", "due_at": _TIMESTAMP_EXAMPLE},
-                responses=_one("A tarefa criada.", "LeadTask", "201"),
+                responses=one_response("A tarefa criada.", "LeadTask", "201"),
                 rules=True,
             )
         },
@@ -383,7 +370,7 @@ def _timeline_paths() -> dict[str, Any]:
                 parameters=[lead_id, path_id("task_id", "Identificador da tarefa.")],
                 body=ref("LeadTaskUpdate"),
                 body_example={"done": True},
-                responses=_one("A tarefa alterada.", "LeadTask"),
+                responses=one_response("A tarefa alterada.", "LeadTask"),
                 rules=True,
             )
         },
@@ -404,7 +391,7 @@ def _timeline_paths() -> dict[str, Any]:
                     "content": "Falei com a compradora; pediu proposta por e-mail.",
                     "occurred_at": "2026-12-01T10:15:00-03:00",
                 },
-                responses=_one("A interação registrada.", "LeadInteraction", "201"),
+                responses=one_response("A interação registrada.", "LeadInteraction", "201"),
                 rules=True,
             )
         },
@@ -434,7 +421,7 @@ def _timeline_paths() -> dict[str, Any]:
                     ),
                     *PAGE_PARAMETERS,
                 ],
-                responses=_page("Uma página de tarefas.", "LeadTaskPage"),
+                responses=page_response("Uma página de tarefas.", "LeadTaskPage"),
             )
         },
     }

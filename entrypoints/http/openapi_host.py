@@ -13,11 +13,11 @@ from domain.tenancy import (
 )
 from entrypoints.http.openapi_kit import (
     PAGE_PARAMETERS,
-    envelope,
     integer,
     json_content,
     nullable_ref,
     obj,
+    one_response,
     operation,
     page_of,
     path_id,
@@ -40,15 +40,6 @@ TAGS = [
 ]
 
 _CONFLICT = {"409": response_ref("Conflict")}
-
-
-def _one(description: str, schema: str, status: str = "200") -> dict[str, Any]:
-    return {
-        status: {
-            "description": description,
-            "content": json_content(envelope(description, ref(schema))),
-        }
-    }
 
 
 def _plan_paths() -> dict[str, Any]:
@@ -97,7 +88,7 @@ def _plan_paths() -> dict[str, Any]:
                     "requests_per_minute": 120,
                     "max_selection_size": 5000,
                 },
-                responses={**_one("O plano criado.", "Plan", "201"), **_CONFLICT},
+                responses={**one_response("O plano criado.", "Plan", "201"), **_CONFLICT},
             ),
         },
         "/v1/host/plans/{plan_id}": {
@@ -108,7 +99,7 @@ def _plan_paths() -> dict[str, Any]:
                 "Mostra o plano e seus limites, arquivado ou não.",
                 security="host",
                 parameters=[plan_id],
-                responses=_one("O plano.", "Plan"),
+                responses=one_response("O plano.", "Plan"),
             ),
             "patch": operation(
                 "updatePlan",
@@ -121,7 +112,7 @@ def _plan_paths() -> dict[str, Any]:
                 parameters=[plan_id],
                 body=ref("PlanUpdate"),
                 body_example={"price_cents": 59900, "requests_per_minute": 240},
-                responses=_one("O plano alterado.", "Plan"),
+                responses=one_response("O plano alterado.", "Plan"),
             ),
             "delete": operation(
                 "archivePlan",
@@ -131,7 +122,7 @@ def _plan_paths() -> dict[str, Any]:
                 "mas os tenants que já o têm continuam com ele. Arquivar de novo não muda nada.",
                 security="host",
                 parameters=[plan_id],
-                responses=_one("O plano arquivado.", "Plan"),
+                responses=one_response("O plano arquivado.", "Plan"),
             ),
         },
     }
@@ -203,7 +194,7 @@ def _tenant_paths() -> dict[str, Any]:
                     "contact_email": "financeiro@horizonte.com.br",
                     "settings": {"low_balance_threshold": 50},
                 },
-                responses={**_one("O tenant criado.", "Tenant", "201"), **_CONFLICT},
+                responses={**one_response("O tenant criado.", "Tenant", "201"), **_CONFLICT},
             ),
         },
         base: {
@@ -214,7 +205,7 @@ def _tenant_paths() -> dict[str, Any]:
                 "Mostra o tenant, seu plano e suas configurações, inclusive se estiver excluído.",
                 security="host",
                 parameters=[tenant_id],
-                responses=_one("O tenant.", "Tenant"),
+                responses=one_response("O tenant.", "Tenant"),
             ),
             "patch": operation(
                 "updateTenant",
@@ -227,7 +218,7 @@ def _tenant_paths() -> dict[str, Any]:
                 parameters=[tenant_id],
                 body=ref("TenantUpdate"),
                 body_example={"name": "Distribuidora Horizonte Ltda", "contact_email": None},
-                responses={**_one("O tenant alterado.", "Tenant"), **_CONFLICT},
+                responses={**one_response("O tenant alterado.", "Tenant"), **_CONFLICT},
             ),
             "delete": operation(
                 "deleteTenant",
@@ -242,7 +233,7 @@ def _tenant_paths() -> dict[str, Any]:
                 body=ref("TenantDelete"),
                 body_required=False,
                 body_example={"retention_days": 30},
-                responses=_one("O tenant excluído.", "Tenant"),
+                responses=one_response("O tenant excluído.", "Tenant"),
             ),
         },
         base + "/suspend": {
@@ -256,7 +247,7 @@ def _tenant_paths() -> dict[str, Any]:
                 parameters=[tenant_id],
                 body=ref("TenantSuspend"),
                 body_example={"reason": "Pagamento em atraso desde 05/01"},
-                responses={**_one("O tenant suspenso.", "Tenant"), **_CONFLICT},
+                responses={**one_response("O tenant suspenso.", "Tenant"), **_CONFLICT},
             ),
         },
         base + "/reactivate": {
@@ -268,7 +259,7 @@ def _tenant_paths() -> dict[str, Any]:
                 "excluído não pode ser reativado (tenant_deleted).",
                 security="host",
                 parameters=[tenant_id],
-                responses={**_one("O tenant ativo.", "Tenant"), **_CONFLICT},
+                responses={**one_response("O tenant ativo.", "Tenant"), **_CONFLICT},
             ),
         },
         base + "/settings": {
@@ -279,7 +270,7 @@ def _tenant_paths() -> dict[str, Any]:
                 "As configurações do tenant, com os valores padrão no que ele não mudou.",
                 security="host",
                 parameters=[tenant_id],
-                responses=_one("As configurações.", "TenantSettings"),
+                responses=one_response("As configurações.", "TenantSettings"),
             ),
             "patch": operation(
                 "updateTenantSettings",
@@ -291,7 +282,10 @@ def _tenant_paths() -> dict[str, Any]:
                 parameters=[tenant_id],
                 body=ref("TenantSettingsUpdate"),
                 body_example={"timezone": "America/Manaus"},
-                responses={**_one("As configurações alteradas.", "TenantSettings"), **_CONFLICT},
+                responses={
+                    **one_response("As configurações alteradas.", "TenantSettings"),
+                    **_CONFLICT,
+                },
             ),
         },
         base + "/usage": {
@@ -304,7 +298,7 @@ def _tenant_paths() -> dict[str, Any]:
                 "eventos). Funciona também para tenants suspensos e excluídos.",
                 security="host",
                 parameters=[tenant_id, *PAGE_PARAMETERS],
-                responses=_one("O consumo do tenant.", "TenantUsage"),
+                responses=one_response("O consumo do tenant.", "TenantUsage"),
             ),
         },
     }
@@ -320,7 +314,7 @@ def _own_settings_paths() -> dict[str, Any]:
                 "Fuso horário, horário de silêncio, alerta de saldo baixo e modelos de mensagem "
                 "do seu tenant.",
                 security="tenant",
-                responses=_one("As configurações.", "TenantSettings"),
+                responses=one_response("As configurações.", "TenantSettings"),
             ),
             "patch": operation(
                 "updateSettings",
@@ -335,7 +329,7 @@ def _own_settings_paths() -> dict[str, Any]:
                     "quiet_hours": {"start": "21:00", "end": "08:30"},
                     "templates": {"email_subject": "Proposta para a {empresa}"},
                 },
-                responses=_one("As configurações alteradas.", "TenantSettings"),
+                responses=one_response("As configurações alteradas.", "TenantSettings"),
             ),
         }
     }

@@ -77,6 +77,21 @@ def envelope(description: str, item: dict[str, Any]) -> dict[str, Any]:
     return obj(description, {"data": item})
 
 
+def one_response(description: str, schema: str, status: str = "200") -> dict[str, Any]:
+    """A response whose body is ``{"data": <schema>}``."""
+    return {
+        status: {
+            "description": description,
+            "content": json_content(envelope(description, ref(schema))),
+        }
+    }
+
+
+def page_response(description: str, page_schema: str) -> dict[str, Any]:
+    """A 200 response whose body is the page schema ``page_schema``."""
+    return {"200": {"description": description, "content": json_content(ref(page_schema))}}
+
+
 def page_of(description: str, item_schema: str) -> dict[str, Any]:
     """``{"meta": PageMeta, "data": [item]}``."""
     return obj(

@@ -9,12 +9,13 @@ from domain.leads import MAX_TAGS, Classification, LeadOrigin
 from domain.selections import DEFAULT_MAX_SELECTION_SIZE, SelectionFlag
 from entrypoints.http.openapi_kit import (
     PAGE_PARAMETERS,
-    envelope,
     integer,
     json_content,
     obj,
+    one_response,
     operation,
     page_of,
+    page_response,
     path_id,
     query,
     ref,
@@ -44,19 +45,6 @@ TAGS = [
 ]
 
 _FLAGS = ", ".join(str(flag) for flag in SelectionFlag)
-
-
-def _one(description: str, schema: str, status: str = "200") -> dict[str, Any]:
-    return {
-        status: {
-            "description": description,
-            "content": json_content(envelope(description, ref(schema))),
-        }
-    }
-
-
-def _page(description: str, schema: str) -> dict[str, Any]:
-    return {"200": {"description": description, "content": json_content(ref(schema))}}
 
 
 def _lead_filters() -> list[dict[str, Any]]:
@@ -94,7 +82,7 @@ def paths() -> dict[str, Any]:
                 "As seleções do tenant, da mais nova para a mais antiga.",
                 security="tenant",
                 parameters=PAGE_PARAMETERS,
-                responses=_page("Uma página de seleções.", "SelectionPage"),
+                responses=page_response("Uma página de seleções.", "SelectionPage"),
             ),
             "post": operation(
                 "createSelection",
@@ -114,7 +102,9 @@ def paths() -> dict[str, Any]:
                 body_example={"name": "Padarias de Curitiba", "cnpjs": ["11222333000181"]},
                 rules=True,
                 responses={
-                    **_one("A seleção criada, com as contagens por sinal.", "Selection", "201"),
+                    **one_response(
+                        "A seleção criada, com as contagens por sinal.", "Selection", "201"
+                    ),
                     "409": response_ref("ApiCnaesOff"),
                 },
             ),
@@ -127,7 +117,7 @@ def paths() -> dict[str, Any]:
                 "A seleção com as contagens por sinal e por situação dos pré-leads.",
                 security="tenant",
                 parameters=[selection_id],
-                responses=_one("A seleção.", "Selection"),
+                responses=one_response("A seleção.", "Selection"),
             ),
             "patch": operation(
                 "renameSelection",
@@ -139,7 +129,7 @@ def paths() -> dict[str, Any]:
                 body=obj("O novo nome.", {"name": text("Nome, até 200 caracteres.")}),
                 body_example={"name": "Padarias de Curitiba - março"},
                 rules=True,
-                responses=_one("A seleção renomeada.", "Selection"),
+                responses=one_response("A seleção renomeada.", "Selection"),
             ),
             "delete": operation(
                 "deleteSelection",
@@ -174,7 +164,7 @@ def paths() -> dict[str, Any]:
                     ),
                     *PAGE_PARAMETERS,
                 ],  # fmt: skip
-                responses=_page("Uma página de pré-leads da seleção.", "SelectionItemPage"),
+                responses=page_response("Uma página de pré-leads da seleção.", "SelectionItemPage"),
             )
         },
         "/v1/leads": {
@@ -218,7 +208,7 @@ def paths() -> dict[str, Any]:
                     ],
                 },
                 rules=True,
-                responses=_one("O resultado por linha e o resumo.", "LeadImportResult"),
+                responses=one_response("O resultado por linha e o resumo.", "LeadImportResult"),
             )
         },
         "/v1/leads/{lead_id}": {
@@ -229,7 +219,7 @@ def paths() -> dict[str, Any]:
                 "O lead com os contatos (telefones em E.164 com tipo, e-mails com a verificação).",
                 security="tenant",
                 parameters=[lead_id],
-                responses=_one("O lead.", "Lead"),
+                responses=one_response("O lead.", "Lead"),
             ),
             "patch": operation(
                 "updateLead",
@@ -244,7 +234,7 @@ def paths() -> dict[str, Any]:
                 body=ref("LeadUpdate"),
                 body_example={"tags": ["prioridade"], "notes": "Ligar depois das 14h."},
                 rules=True,
-                responses=_one("O lead alterado.", "Lead"),
+                responses=one_response("O lead alterado.", "Lead"),
             ),
         },
         "/v1/leads/{lead_id}/move": {
@@ -264,7 +254,7 @@ def paths() -> dict[str, Any]:
                     "reason": "Fechou contrato anual",
                 },
                 rules=True,
-                responses=_one("O lead na nova etapa.", "Lead"),
+                responses=one_response("O lead na nova etapa.", "Lead"),
             )
         },
         "/v1/leads/{lead_id}/resolve-duplicate": {
@@ -288,7 +278,7 @@ def paths() -> dict[str, Any]:
                 ),
                 body_example={"resolution": "distinct"},
                 rules=True,
-                responses=_one("O lead depois da revisão.", "Lead"),
+                responses=one_response("O lead depois da revisão.", "Lead"),
             )
         },
     }

@@ -17,10 +17,10 @@ from domain.webhooks import (
 )
 from entrypoints.http.openapi_kit import (
     PAGE_PARAMETERS,
-    envelope,
     integer,
     json_content,
     obj,
+    one_response,
     operation,
     page_of,
     path_id,
@@ -48,15 +48,6 @@ TAGS = [
         ),
     }
 ]
-
-
-def _one(description: str, schema: str, status: str = "200") -> dict[str, Any]:
-    return {
-        status: {
-            "description": description,
-            "content": json_content(envelope(description, ref(schema))),
-        }
-    }
 
 
 def paths() -> dict[str, Any]:
@@ -97,7 +88,9 @@ def paths() -> dict[str, Any]:
                     "description": "Aviso de saldo no CRM",
                 },
                 responses={
-                    **_one("O endpoint criado, com o segredo.", "WebhookEndpointCreated", "201"),
+                    **one_response(
+                        "O endpoint criado, com o segredo.", "WebhookEndpointCreated", "201"
+                    ),
                     "409": response_ref("Conflict"),
                 },
             ),
@@ -110,7 +103,7 @@ def paths() -> dict[str, Any]:
                 "O endpoint, sem o segredo.",
                 security="tenant",
                 parameters=[endpoint_id],
-                responses=_one("O endpoint.", "WebhookEndpoint"),
+                responses=one_response("O endpoint.", "WebhookEndpoint"),
             ),
             "delete": operation(
                 "removeWebhookEndpoint",
@@ -120,7 +113,7 @@ def paths() -> dict[str, Any]:
                 "como failed. O histórico de entregas continua em .../deliveries.",
                 security="tenant",
                 parameters=[endpoint_id],
-                responses=_one("O endpoint removido, com removed_at.", "WebhookEndpoint"),
+                responses=one_response("O endpoint removido, com removed_at.", "WebhookEndpoint"),
             ),
         },
         base + "/{endpoint_id}/deliveries": {
@@ -150,7 +143,7 @@ def paths() -> dict[str, Any]:
                 "volta para a fila de novas tentativas.",
                 security="tenant",
                 parameters=[path_id("delivery_id", "Identificador da entrega.")],
-                responses=_one("A entrega depois da tentativa.", "WebhookDelivery"),
+                responses=one_response("A entrega depois da tentativa.", "WebhookDelivery"),
             )
         },
     }

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import uuid
 
 from aiohttp import web
 
@@ -13,6 +12,7 @@ from entrypoints.http.context import (
     invalid_field,
     json_page,
     page_from_query,
+    query_uuid,
     use_case,
 )
 
@@ -35,21 +35,11 @@ def _query_datetime(request: web.Request, name: str) -> dt.datetime | None:
     return value
 
 
-def _query_uuid(request: web.Request, name: str) -> str | None:
-    raw = request.query.get(name)
-    if not raw:
-        return None
-    try:
-        return str(uuid.UUID(raw))
-    except ValueError:
-        raise invalid_field(name, f"O parâmetro '{name}' deve ser um UUID.") from None
-
-
 def _filters(request: web.Request, *, tenant_id: str | None) -> AuditFilter:
     return AuditFilter(
         tenant_id=tenant_id,
         action_prefix=request.query.get("action") or None,
-        actor_id=_query_uuid(request, "actor_id"),
+        actor_id=query_uuid(request, "actor_id"),
         since=_query_datetime(request, "since"),
         until=_query_datetime(request, "until"),
     )
@@ -57,7 +47,7 @@ def _filters(request: web.Request, *, tenant_id: str | None) -> AuditFilter:
 
 async def handle_host_audit(request: web.Request) -> web.Response:
     reader = await use_case(request, "read_audit")
-    filters = _filters(request, tenant_id=_query_uuid(request, "tenant_id"))
+    filters = _filters(request, tenant_id=query_uuid(request, "tenant_id"))
     return json_page(await reader.for_host(filters, page_from_query(request)))
 
 

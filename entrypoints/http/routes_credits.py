@@ -14,7 +14,6 @@ import datetime as dt
 import uuid
 from typing import Any
 
-import attrs
 import structlog
 from aiohttp import web
 
@@ -22,7 +21,6 @@ from adapters.export.ledger_csv import LedgerCsv, export_filename
 from application.credit_reports import CreditOverviewQuery, LedgerView, Period
 from application.credits import Credits
 from domain.credits import EntryKind, EntryNotFound, LedgerEntry
-from domain.search import Page
 from entrypoints.http.auth import actor_of, tenant_of
 from entrypoints.http.context import (
     SERVICES_KEY,
@@ -30,6 +28,7 @@ from entrypoints.http.context import (
     json_ok,
     json_page,
     page_from_query,
+    parse_aware_datetime,
     path_uuid,
     read_json_object,
     reject_unknown_keys,
@@ -132,16 +131,7 @@ def _expires_at(body: dict[str, Any]) -> dt.datetime | None:
     value = body.get("expires_at")
     if value is None:
         return None
-    if isinstance(value, str):
-        with contextlib.suppress(ValueError):
-            parsed = dt.datetime.fromisoformat(value)
-            if parsed.tzinfo is not None:
-                return parsed
-    raise invalid_field(
-        "expires_at",
-        "O campo 'expires_at' deve ser uma data e hora ISO 8601 com fuso, "
-        "como 2027-12-31T23:59:59-03:00.",
-    )
+    return parse_aware_datetime(value, "expires_at", example="2027-12-31T23:59:59-03:00")
 
 
 def _idempotency_key(request: web.Request) -> str | None:
@@ -167,11 +157,6 @@ def _entry_json(entry: LedgerEntry) -> dict[str, Any]:
     return {**entry.to_json(), "kind_label": entry.kind.label}
 
 
-def _with_items(page: Page, items: list[dict[str, Any]]) -> Page:
-    """Return the same page with its items rendered as JSON objects."""
-    return attrs.evolve(page, items=tuple(items))
-
-
 def _entry_id(request: web.Request) -> str:
     try:
         return str(uuid.UUID(request.match_info["entry_id"]))
@@ -188,7 +173,7 @@ async def _statement(
     credits = await use_case(request, "credits")
     if not as_csv:
         page = await credits.ledger(tenant_id, view.filters, page_from_query(request))
-        return json_page(_with_items(page, [_entry_json(entry) for entry in page.items]))
+        return json_page(page, _entry_json)
     return await _stream_csv(request, credits, tenant_id, view)
 
 
@@ -246,7 +231,7 @@ async def handle_host_overview(request: web.Request) -> web.Response:
     query = CreditOverviewQuery(below_threshold=_query_bool(request, "below_threshold"))
     reports = await use_case(request, "credit_reports")
     page = await reports.host_overview(query, page_from_query(request))
-    return json_page(_with_items(page, [item.to_json() for item in page.items]))
+    return json_page(page, lambda item: item.to_json())
 
 
 async def handle_host_tenant_credits(request: web.Request) -> web.Response:

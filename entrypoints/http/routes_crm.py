@@ -10,7 +10,6 @@ import datetime as dt
 import uuid
 from typing import Any
 
-import attrs
 from aiohttp import web
 
 from application.lead_fields import FieldChanges
@@ -18,7 +17,6 @@ from application.pipelines import PipelineView, StageInput
 from application.timeline import TaskChanges, TaskFilter
 from domain.identity import Permission
 from domain.leads import LeadEvent, LeadField
-from domain.search import Page
 from domain.timeline import Interaction, Note, Task, TimelineEntry, TimelineType
 from entrypoints.http.auth import actor_of, principal_of, tenant_of
 from entrypoints.http.context import (
@@ -26,8 +24,11 @@ from entrypoints.http.context import (
     json_ok,
     json_page,
     optional_int,
+    optional_string_list,
     page_from_query,
+    parse_aware_datetime,
     path_uuid,
+    query_uuid,
     read_json_object,
     reject_unknown_keys,
     use_case,
@@ -184,10 +185,6 @@ def entry_json(entry: TimelineEntry) -> dict[str, Any]:
     return {"type": entry.type.value, **fields, "occurred_at": _time(entry.occurred_at)}
 
 
-def _rendered(page: Page, render: Any) -> Page:
-    return attrs.evolve(page, items=tuple(render(item) for item in page.items))
-
-
 # --- body and query parsing --------------------------------------------------
 
 
@@ -222,29 +219,8 @@ def _optional_bool(body: dict[str, Any], field: str) -> bool | None:
     raise invalid_field(field, f"O campo '{field}' deve ser true ou false.")
 
 
-def _string_list(body: dict[str, Any], field: str) -> list[str] | None:
-    value = body.get(field)
-    if value is None:
-        return None
-    if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
-        raise invalid_field(field, f"O campo '{field}' deve ser uma lista de textos.")
-    return value
-
-
 def parse_timestamp(value: Any, field: str) -> dt.datetime:
-    """Parse an ISO 8601 date and time with a UTC offset, such as 2026-12-05T14:30:00-03:00."""
-    if isinstance(value, str):
-        try:
-            parsed = dt.datetime.fromisoformat(value)
-        except ValueError:
-            parsed = None
-        if parsed is not None and parsed.tzinfo is not None:
-            return parsed
-    raise invalid_field(
-        field,
-        f"O campo '{field}' deve ser uma data e hora ISO 8601 com fuso, por exemplo "
-        "2026-12-05T14:30:00-03:00.",
-    )
+    return parse_aware_datetime(value, field, example="2026-12-05T14:30:00-03:00")
 
 
 def _optional_timestamp(body: dict[str, Any], field: str) -> dt.datetime | None:
@@ -295,16 +271,6 @@ def _stages(body: dict[str, Any]) -> list[StageInput]:
     return stages
 
 
-def _query_uuid(request: web.Request, name: str) -> str | None:
-    raw = request.query.get(name)
-    if raw is None or raw == "":
-        return None
-    try:
-        return str(uuid.UUID(raw))
-    except ValueError:
-        raise invalid_field(name, f"O parâmetro '{name}' deve ser um identificador UUID.") from None
-
-
 def _timeline_types(request: web.Request) -> frozenset[TimelineType]:
     raw = request.query.get("types")
     if raw is None or not raw.strip():
@@ -331,7 +297,7 @@ def _field_key(request: web.Request) -> str:
 async def handle_list_pipelines(request: web.Request) -> web.Response:
     pipelines = await use_case(request, "crm_pipelines")
     page = await pipelines.list(tenant_of(request), page_from_query(request))
-    return json_page(_rendered(page, pipeline_json))
+    return json_page(page, pipeline_json)
 
 
 async def handle_create_pipeline(request: web.Request) -> web.Response:
@@ -415,7 +381,7 @@ async def handle_update_stage(request: web.Request) -> web.Response:
 async def handle_remove_stage(request: web.Request) -> web.Response:
     pipeline_id = path_uuid(request, "pipeline_id", what="Funil")
     stage_id = path_uuid(request, "stage_id", what="Etapa")
-    move_to = _query_uuid(request, "move_to")
+    move_to = query_uuid(request, "move_to")
 
     pipelines = await use_case(request, "crm_pipelines")
     view = await pipelines.remove_stage(
@@ -430,7 +396,7 @@ async def handle_remove_stage(request: web.Request) -> web.Response:
 async def handle_list_fields(request: web.Request) -> web.Response:
     fields = await use_case(request, "crm_lead_fields")
     page = await fields.list(tenant_of(request), page_from_query(request))
-    return json_page(_rendered(page, field_json))
+    return json_page(page, field_json)
 
 
 async def handle_create_field(request: web.Request) -> web.Response:
@@ -439,7 +405,7 @@ async def handle_create_field(request: web.Request) -> web.Response:
     key = _required_string(body, "key")
     label = _required_string(body, "label")
     type_ = _required_string(body, "type")
-    choices = _string_list(body, "choices") or []
+    choices = optional_string_list(body, "choices") or []
     required = _optional_bool(body, "required") or False
     position = optional_int(body, "position")
 
@@ -464,7 +430,7 @@ async def handle_update_field(request: web.Request) -> web.Response:
     changes = FieldChanges(
         label=_optional_string(body, "label"),
         type=_optional_string(body, "type"),
-        choices=_string_list(body, "choices"),
+        choices=optional_string_list(body, "choices"),
         required=_optional_bool(body, "required"),
         position=optional_int(body, "position"),
     )
@@ -488,7 +454,7 @@ async def handle_timeline(request: web.Request) -> web.Response:
     types = _timeline_types(request)
     timeline = await use_case(request, "lead_timeline")
     page = await timeline.timeline(tenant_of(request), lead_id, page_from_query(request), types)
-    return json_page(_rendered(page, entry_json))
+    return json_page(page, entry_json)
 
 
 async def handle_add_note(request: web.Request) -> web.Response:
@@ -564,14 +530,14 @@ async def handle_open_tasks(request: web.Request) -> web.Response:
     if overdue not in ("", "true", "false"):
         raise invalid_field("overdue", "O parâmetro 'overdue' deve ser true ou false.")
     task_filter = TaskFilter(
-        assignee_id=_query_uuid(request, "assignee_id"),
+        assignee_id=query_uuid(request, "assignee_id"),
         due_before=parse_timestamp(due_before, "due_before") if due_before else None,
         overdue_at=dt.datetime.now(dt.UTC) if overdue == "true" else None,
     )
 
     timeline = await use_case(request, "lead_timeline")
     page = await timeline.open_tasks(tenant_of(request), task_filter, page_from_query(request))
-    return json_page(_rendered(page, task_json))
+    return json_page(page, task_json)
 
 
 async def handle_log_interaction(request: web.Request) -> web.Response:

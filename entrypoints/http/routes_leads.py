@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-import uuid
 import zoneinfo
 from typing import Any
 
@@ -21,14 +20,15 @@ from domain.leads import (
     ReviewStatus,
 )
 from domain.municipality import UFS
-from domain.search import Page
 from entrypoints.http.auth import actor_of, tenant_of
 from entrypoints.http.context import (
     invalid_field,
     json_ok,
     json_page,
+    optional_string_list,
     page_from_query,
     path_uuid,
+    query_uuid,
     read_json_object,
     reject_unknown_keys,
     use_case,
@@ -108,16 +108,6 @@ def _outcome_json(outcome: ImportOutcome) -> dict[str, Any]:
 # --- query filters -------------------------------------------------------------------
 
 
-def _query_uuid(request: web.Request, name: str) -> str | None:
-    raw = request.query.get(name)
-    if not raw:
-        return None
-    try:
-        return str(uuid.UUID(raw))
-    except ValueError:
-        raise invalid_field(name, f"O parâmetro '{name}' deve ser um UUID.") from None
-
-
 def _query_date(request: web.Request, name: str) -> dt.date | None:
     raw = request.query.get(name)
     if not raw:
@@ -158,9 +148,9 @@ def lead_filter(request: web.Request) -> LeadFilter:
     if municipality is not None and not re.fullmatch(r"[0-9]{7}", municipality):
         raise invalid_field("municipio_ibge", "O parâmetro 'municipio_ibge' tem 7 dígitos.")
     return LeadFilter(
-        stage_id=_query_uuid(request, "stage_id"),
-        pipeline_id=_query_uuid(request, "pipeline_id"),
-        owner_id=_query_uuid(request, "owner_id"),
+        stage_id=query_uuid(request, "stage_id"),
+        pipeline_id=query_uuid(request, "pipeline_id"),
+        owner_id=query_uuid(request, "owner_id"),
         classification=_query_choice(request, "classification", Classification),
         origin=_query_choice(request, "origin", LeadOrigin),
         review_status=_query_choice(request, "review_status", ReviewStatus),
@@ -184,14 +174,7 @@ async def handle_list(request: web.Request) -> web.StreamResponse:
     if wants_csv(request):
         return await _stream_csv(request, leads, tenant_of(request), where)
     page = await leads.list(actor_of(request), tenant_of(request), where, page_from_query(request))
-    return json_page(
-        Page(
-            items=tuple(lead_json(lead) for lead in page.items),
-            page=page.page,
-            per_page=page.per_page,
-            total_items=page.total_items,
-        )
-    )
+    return json_page(page, lead_json)
 
 
 async def handle_get(request: web.Request) -> web.Response:
@@ -219,7 +202,7 @@ async def handle_update(request: web.Request) -> web.Response:
             raise invalid_field("notes", "O campo 'notes' deve ser um texto.")
         changes["notes"] = notes or ""
     if "tags" in body:
-        changes["tags"] = _string_list(body, "tags")
+        changes["tags"] = optional_string_list(body, "tags") or []
     if "custom_fields" in body:
         custom = body["custom_fields"]
         if not isinstance(custom, dict):
@@ -305,9 +288,9 @@ async def handle_import(request: web.Request) -> web.Response:
             ImportRow(
                 cnpj=cnpj,
                 company_name=name,
-                phones=tuple(_string_list(raw, "phones", where=where)),
-                emails=tuple(_string_list(raw, "emails", where=where)),
-                tags=tuple(_string_list(raw, "tags", where=where)),
+                phones=tuple(optional_string_list(raw, "phones", where=where) or []),
+                emails=tuple(optional_string_list(raw, "emails", where=where) or []),
+                tags=tuple(optional_string_list(raw, "tags", where=where) or []),
             )
         )
     owner = body.get("owner_id")
@@ -316,23 +299,17 @@ async def handle_import(request: web.Request) -> web.Response:
 
     leads = await use_case(request, "leads")
     outcomes = await leads.import_leads(
-        actor_of(request), tenant_of(request), rows, owner_id=owner, tags=_string_list(body, "tags")
+        actor_of(request),
+        tenant_of(request),
+        rows,
+        owner_id=owner,
+        tags=optional_string_list(body, "tags") or [],
     )
     summary = {
         result: sum(1 for outcome in outcomes if outcome.result == result)
         for result in ("created", "already_lead", "possible_duplicate")
     }
     return json_ok({"summary": summary, "rows": [_outcome_json(o) for o in outcomes]}, status=200)
-
-
-def _string_list(body: dict[str, Any], field: str, *, where: str | None = None) -> list[str]:
-    value = body.get(field)
-    if value is None:
-        return []
-    if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
-        name = f"{where}.{field}" if where else field
-        raise invalid_field(name, f"O campo '{field}' deve ser uma lista de textos.")
-    return value
 
 
 # --- CSV ---------------------------------------------------------------------------------

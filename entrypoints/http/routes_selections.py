@@ -131,10 +131,7 @@ async def handle_create(request: web.Request) -> web.Response:
 async def handle_list(request: web.Request) -> web.Response:
     selections = await use_case(request, "selections")
     page = await selections.list(tenant_of(request), page_from_query(request))
-    return json_page(page.__class__(
-        items=tuple(selection_json(item) for item in page.items),
-        page=page.page, per_page=page.per_page, total_items=page.total_items,
-    ))  # fmt: skip
+    return json_page(page, selection_json)
 
 
 async def handle_get(request: web.Request) -> web.Response:
@@ -158,10 +155,7 @@ async def handle_items(request: web.Request) -> web.Response:
 
     selections = await use_case(request, "selections")
     page = await selections.items(tenant_of(request), selection_id, page_from_query(request), flag)
-    return json_page(page.__class__(
-        items=tuple(item_json(item) for item in page.items),
-        page=page.page, per_page=page.per_page, total_items=page.total_items,
-    ))  # fmt: skip
+    return json_page(page, item_json)
 
 
 async def handle_rename(request: web.Request) -> web.Response:

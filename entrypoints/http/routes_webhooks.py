@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import attrs
 from aiohttp import web
 
 from entrypoints.http.auth import actor_of, tenant_of
@@ -31,14 +30,14 @@ def register_routes(app: web.Application) -> None:
     app.router.add_post("/v1/webhooks/deliveries/{delivery_id}/redeliver", handle_redeliver)
 
 
-def _rendered(page: Any) -> Any:
-    return attrs.evolve(page, items=tuple(item.to_json() for item in page.items))
+def _to_json(item: Any) -> Any:
+    return item.to_json()
 
 
 async def handle_list_endpoints(request: web.Request) -> web.Response:
     endpoints = await use_case(request, "webhook_endpoints")
     page = await endpoints.list(tenant_of(request), page_from_query(request))
-    return json_page(_rendered(page))
+    return json_page(page, _to_json)
 
 
 async def handle_create_endpoint(request: web.Request) -> web.Response:
@@ -74,7 +73,7 @@ async def handle_deliveries(request: web.Request) -> web.Response:
     endpoint_id = path_uuid(request, "endpoint_id", what="Endpoint de webhook")
     endpoints = await use_case(request, "webhook_endpoints")
     page = await endpoints.deliveries(tenant_of(request), endpoint_id, page_from_query(request))
-    return json_page(_rendered(page))
+    return json_page(page, _to_json)
 
 
 async def handle_redeliver(request: web.Request) -> web.Response:

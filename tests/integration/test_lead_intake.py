@@ -45,7 +45,7 @@ async def admit(uow: UnitOfWork, intake: LeadIntake, tenant_id: str, draft: Lead
         return await intake.admit(scope, scope.leads, draft, WORKER)
 
 
-async def test_qualified_lead_enters_the_qualified_stage_and_is_published(
+async def test_qualified_lead_enters_qualified_stage(
     container: Container, settings: Settings
 ) -> None:
     assert settings.database_url
@@ -87,9 +87,7 @@ async def test_qualified_lead_enters_the_qualified_stage_and_is_published(
     assert json.loads(delivery["payload"])["data"]["cnpj"] == draft.cnpj
 
 
-async def test_racing_admissions_create_one_lead_per_cnpj_and_flag_shared_phones(
-    container: Container, settings: Settings
-) -> None:
+async def test_racing_admissions_dedup(container: Container, settings: Settings) -> None:
     assert settings.database_url
     tenant_id = await create_tenant(settings.database_url, "Corrida de leads")
     uow = await provide(container.unit_of_work)

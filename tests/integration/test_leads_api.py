@@ -1,7 +1,7 @@
 """Selections and leads over HTTP, through the real stack and PostgreSQL as the application role.
 
 Companies come from ``external_company``, stored the way an api-cnaes lookup
-stores them, so each test controls phones and e-mails. Every JSON answer is
+stores them, so each test controls phones and e-mails. Every JSON response is
 checked against the OpenAPI document by the contract client.
 """
 
@@ -79,6 +79,13 @@ async def stage_ids(database: str, tenant_id: str) -> dict[str, str]:
     finally:
         await conn.close()
     return {row["name"]: str(row["id"]) for row in rows}
+
+
+async def import_lead(api: ContractClient, key: str, **row: Any) -> str:
+    """Import one manual lead (a fresh CNPJ unless ``row`` names one) and return its id."""
+    row.setdefault("cnpj", valid_cnpj(fresh_block()))
+    result = await api.call("POST", "/v1/leads/import", key, {"leads": [row]})
+    return str(result.data["rows"][0]["lead_id"])
 
 
 # --- selections ------------------------------------------------------------------
@@ -332,13 +339,11 @@ async def test_contacts_are_encrypted_with_a_keyed_hash(
     assert rows[1]["phone_type"] == "landline"
 
 
-async def test_moving_a_lead_records_the_event_and_needs_a_reason_to_close(
+async def test_move_records_event_and_needs_reason(
     api: ContractClient, tenant: dict[str, str], database: str
 ) -> None:
     cnpj = valid_cnpj(fresh_block())
-    lead_id = (
-        await api.call("POST", "/v1/leads/import", tenant["key"], {"leads": [{"cnpj": cnpj}]})
-    ).data["rows"][0]["lead_id"]
+    lead_id = await import_lead(api, tenant["key"], cnpj=cnpj)
     stages = await stage_ids(database, tenant["id"])
     lead = await api.call("GET", f"/v1/leads/{lead_id}", tenant["key"])
     assert lead.data["stage_id"] == stages["Novo"]
@@ -376,14 +381,7 @@ async def test_moving_a_lead_records_the_event_and_needs_a_reason_to_close(
 async def test_update_checks_owner_tags_and_custom_fields(
     api: ContractClient, tenant: dict[str, str], database: str
 ) -> None:
-    lead_id = (
-        await api.call(
-            "POST",
-            "/v1/leads/import",
-            tenant["key"],
-            {"leads": [{"cnpj": valid_cnpj(fresh_block())}]},
-        )
-    ).data["rows"][0]["lead_id"]
+    lead_id = await import_lead(api, tenant["key"])
     account_id, _session, _email = await create_user_session(database, tenant["id"], Role.SALES)
     outsider_tenant = await create_tenant(database, "Outra")
     outsider, _s, _e = await create_user_session(database, outsider_tenant, Role.SALES)
@@ -489,14 +487,7 @@ async def test_stage_change_is_published_to_subscribed_endpoints(
         "VALUES ($1, 'https://crm.exemplo.com.br/ganchos', '{lead.stage_changed}', 'whsec_teste')",
         uuid.UUID(tenant["id"]),
     )
-    lead_id = (
-        await api.call(
-            "POST",
-            "/v1/leads/import",
-            tenant["key"],
-            {"leads": [{"cnpj": valid_cnpj(fresh_block())}]},
-        )
-    ).data["rows"][0]["lead_id"]
+    lead_id = await import_lead(api, tenant["key"])
     stages = await stage_ids(database, tenant["id"])
 
     await api.call(
@@ -523,12 +514,7 @@ async def test_reading_contacts_is_audited(
     api: ContractClient, tenant: dict[str, str], database: str
 ) -> None:
     cnpj = valid_cnpj(fresh_block())
-    lead_id = (
-        await api.call(
-            "POST", "/v1/leads/import", tenant["key"],
-            {"leads": [{"cnpj": cnpj, "emails": ["dono@moinho.com.br"]}]},
-        )
-    ).data["rows"][0]["lead_id"]  # fmt: skip
+    lead_id = await import_lead(api, tenant["key"], cnpj=cnpj, emails=["dono@moinho.com.br"])
 
     await api.call("GET", f"/v1/leads/{lead_id}", tenant["key"])
     await api.call("GET", "/v1/leads", tenant["key"])
@@ -573,7 +559,7 @@ async def test_selection_flags_and_counts_follow_later_leads(
     assert summary["status_counts"] == {"selected": 3}
 
 
-async def test_merging_keeps_tags_and_contacts_on_the_surviving_lead(
+async def test_merge_keeps_tags_and_contacts(
     api: ContractClient, tenant: dict[str, str], database: str
 ) -> None:
     cnpjs = [valid_cnpj(n) for n in numbers(fresh_block(), 2)]
@@ -617,7 +603,7 @@ async def test_merging_keeps_tags_and_contacts_on_the_surviving_lead(
     assert items.body["data"][0]["lead_id"] == survivor
 
 
-async def test_import_keeps_registry_contacts_beside_the_rows_and_counts_bad_ones(
+async def test_import_keeps_registry_contacts(
     api: ContractClient, tenant: dict[str, str], database: str
 ) -> None:
     cnpj = valid_cnpj(fresh_block())
@@ -646,14 +632,7 @@ async def test_import_keeps_registry_contacts_beside_the_rows_and_counts_bad_one
 async def test_closing_again_with_a_new_reason_corrects_it(
     api: ContractClient, tenant: dict[str, str], database: str
 ) -> None:
-    lead_id = (
-        await api.call(
-            "POST",
-            "/v1/leads/import",
-            tenant["key"],
-            {"leads": [{"cnpj": valid_cnpj(fresh_block())}]},
-        )
-    ).data["rows"][0]["lead_id"]
+    lead_id = await import_lead(api, tenant["key"])
     lost = (await stage_ids(database, tenant["id"]))["Perdido"]
 
     await api.call(
@@ -686,14 +665,7 @@ async def test_filters_ignore_tag_case_and_read_formatted_cnpjs(
 async def test_created_days_are_the_tenants_days(
     api: ContractClient, tenant: dict[str, str], database: str
 ) -> None:
-    lead_id = (
-        await api.call(
-            "POST",
-            "/v1/leads/import",
-            tenant["key"],
-            {"leads": [{"cnpj": valid_cnpj(fresh_block())}]},
-        )
-    ).data["rows"][0]["lead_id"]
+    lead_id = await import_lead(api, tenant["key"])
     # 01:30 UTC on 5 December is still 4 December in São Paulo (UTC-3).
     await owner_execute(
         database,

@@ -143,7 +143,7 @@ async def test_tenant_setting_shows_only_that_tenant(
         for table in tables:
             column = "id" if table == "tenant" else "tenant_id"
             seen = {str(v) for (v,) in await as_app.fetch(f"SELECT {column} FROM {table}")}
-            # Global opt-outs (no tenant) apply to every tenant, so each one sees them.
+            # Global opt-outs (no tenant) apply to every tenant, so each tenant reads them.
             shared = {"None"} if table == "opt_out" else set()
             assert seen <= {first} | shared, (table, seen)
         assert await as_app.fetchval("SELECT count(*) FROM api_key") >= 1
@@ -222,7 +222,7 @@ async def test_audit_events_cannot_be_changed(
                 await as_app.execute(statement)
 
 
-async def test_opt_outs_global_rows_reach_every_tenant_and_tenant_rows_stay_home(
+async def test_opt_out_visibility_by_tenant(
     database_url: str, as_app: asyncpg.Connection, two_tenants: tuple[str, str]
 ) -> None:
     first, second = two_tenants

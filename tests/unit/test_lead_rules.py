@@ -36,7 +36,7 @@ OPEN = Stage("o", "Em contato", 1, StageKind.OPEN)
 # --- selections -------------------------------------------------------------------------
 
 
-def test_cnpj_list_keeps_the_first_of_repeats_in_any_format() -> None:
+def test_cnpj_list_drops_repeats() -> None:
     cnpjs = parse_cnpj_list(
         ["11.222.333/0001-81", "11222333000181", " 11222333000181 ", "12ABC34501DE35"],
         max_size=10,
@@ -54,7 +54,7 @@ def test_cnpj_list_names_every_invalid_position() -> None:
     assert "e mais 2" in refused.value.detail
 
 
-def test_cnpj_list_respects_the_plan_limit_after_removing_repeats() -> None:
+def test_cnpj_list_limit_after_dedup() -> None:
     assert parse_cnpj_list(["11222333000181"] * 5, max_size=1) == ["11222333000181"]
     with pytest.raises(SelectionTooLarge) as refused:
         parse_cnpj_list(["11222333000181", "12ABC34501DE35"], max_size=1)
