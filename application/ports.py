@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from application.leads import LeadRepository
     from application.notifications import NotificationQueue
     from application.pipelines import PipelineRepository
+    from application.qualification_ports import QualificationRepository
     from application.selections import OptOutRepository, SelectionRepository
     from application.tenancy import PlanRepository, TenantRepository
     from application.timeline import TimelineRepository
@@ -81,6 +82,8 @@ class Scope(Protocol):
     def selections(self) -> SelectionRepository: ...
     @property
     def opt_outs(self) -> OptOutRepository: ...
+    @property
+    def qualification(self) -> QualificationRepository: ...
 
 
 class UnitOfWork(Protocol):

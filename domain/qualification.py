@@ -56,6 +56,8 @@ class Outcome(enum.StrEnum):
     INVALID = "invalid"
     OPT_OUT = "opt_out"
     NO_ANSWER = "no_answer"
+    #: The job was cancelled before the flow ended; nothing is charged.
+    CANCELLED = "cancelled"
 
 
 class SendFailure(enum.StrEnum):
@@ -193,6 +195,24 @@ def opted_out(flow: Flow) -> Flow:
     return _done(flow, Outcome.OPT_OUT, reason="opted_out_before_send", rule=None)
 
 
+def delivery_failed(flow: Flow, now: dt.datetime) -> Flow:
+    """Move on at once when the provider reports that the awaited message never arrived.
+
+    Twilio reports a WhatsApp number without WhatsApp this way, after having
+    accepted the send.
+    """
+    if flow.state is not FlowState.AWAITING_REPLY:
+        return flow
+    return _next_channel(flow, now, "delivery_failed")
+
+
+def cancelled(flow: Flow) -> Flow:
+    """End the walk because its job was cancelled."""
+    if flow.finished:
+        return flow
+    return _done(flow, Outcome.CANCELLED, reason="cancelled", rule=None)
+
+
 def _next_channel(flow: Flow, now: dt.datetime, reason: str) -> Flow:
     if not flow.remaining:
         return _done(flow, Outcome.NO_ANSWER, reason=reason, rule=None)
@@ -291,3 +311,38 @@ class SendingWindow:
                 continue
             return max(local, opening) if offset == 0 else opening
         raise ValueError("the sending window never opens within a year")
+
+
+# --- what providers report about a sent message ---------------------------------------
+
+
+class DeliveryStatus(enum.StrEnum):
+    """Where a sent message is, as the provider reports it."""
+
+    QUEUED = "queued"
+    SENT = "sent"
+    DELIVERED = "delivered"
+    READ = "read"
+    FAILED = "failed"
+
+
+_PROGRESS = {
+    DeliveryStatus.QUEUED: 0,
+    DeliveryStatus.SENT: 1,
+    DeliveryStatus.DELIVERED: 2,
+    DeliveryStatus.READ: 3,
+}
+
+
+def next_delivery_status(current: DeliveryStatus, reported: DeliveryStatus) -> DeliveryStatus:
+    """Return the status after a report; callbacks arrive out of order and never move back.
+
+    A failure counts only while the message has not reached the handset: a
+    ``failed`` after ``delivered`` is kept as an event and the message stays
+    delivered.
+    """
+    if current is DeliveryStatus.FAILED:
+        return current
+    if reported is DeliveryStatus.FAILED:
+        return current if _PROGRESS[current] >= _PROGRESS[DeliveryStatus.DELIVERED] else reported
+    return reported if _PROGRESS[reported] > _PROGRESS[current] else current

@@ -16,8 +16,9 @@ from typing import Any
 import attrs
 
 from domain.cnpj import Cnpj
-from domain.errors import Conflict, DomainError, InvalidCnpj
+from domain.errors import Conflict, DomainError, InvalidCnpj, RuleViolation
 from domain.identity import InvalidAccount, normalize_login_email
+from domain.qualification_settings import QualificationSettings
 
 
 class InvalidTenant(DomainError):
@@ -148,17 +149,20 @@ class QuietHours:
 @attrs.frozen(kw_only=True)
 class TenantSettings:
     timezone: str = DEFAULT_TIMEZONE
-    quiet_hours: QuietHours = QuietHours(start=dt.time(20, 0), end=dt.time(8, 0))
+    #: None when the tenant keeps no quiet hours (its sending hours still apply).
+    quiet_hours: QuietHours | None = QuietHours(start=dt.time(20, 0), end=dt.time(8, 0))
     #: An alert goes out when the available balance falls to this many credits.
     low_balance_threshold: int = 10
     templates: dict[str, str] = attrs.field(factory=lambda: dict(DEFAULT_TEMPLATES))
+    qualification: QualificationSettings = attrs.field(factory=QualificationSettings)
 
     def to_json(self) -> dict[str, Any]:
         return {
             "timezone": self.timezone,
-            "quiet_hours": self.quiet_hours.to_json(),
+            "quiet_hours": None if self.quiet_hours is None else self.quiet_hours.to_json(),
             "low_balance_threshold": self.low_balance_threshold,
             "templates": dict(self.templates),
+            "qualification": self.qualification.to_json(),
         }
 
     @classmethod
@@ -168,7 +172,13 @@ class TenantSettings:
 
     def merge(self, changes: dict[str, Any]) -> TenantSettings:
         """Apply a partial update, validating each field given."""
-        unknown = set(changes) - {"timezone", "quiet_hours", "low_balance_threshold", "templates"}
+        unknown = set(changes) - {
+            "timezone",
+            "quiet_hours",
+            "low_balance_threshold",
+            "templates",
+            "qualification",
+        }
         if unknown:
             name = sorted(unknown)[0]
             raise InvalidSettings(f"Configuração desconhecida: '{name}'.", field=name)
@@ -194,11 +204,22 @@ class TenantSettings:
         if "templates" in changes:
             templates.update(_parse_templates(changes["templates"]))
 
+        qualification = self.qualification
+        if "qualification" in changes:
+            try:
+                qualification = qualification.merge(changes["qualification"])
+            except RuleViolation as invalid:
+                field = invalid.field or ""
+                if not field.startswith("qualification."):
+                    field = f"qualification.{field}".rstrip(".")
+                raise InvalidSettings(invalid.detail, field=field) from None
+
         return TenantSettings(
             timezone=timezone,
             quiet_hours=quiet_hours,
             low_balance_threshold=threshold,
             templates=templates,
+            qualification=qualification,
         )
 
 
@@ -224,7 +245,9 @@ def _parse_time(value: Any, field: str) -> dt.time:
     return dt.time(int(match[1]), int(match[2]))
 
 
-def _parse_quiet_hours(value: Any) -> QuietHours:
+def _parse_quiet_hours(value: Any) -> QuietHours | None:
+    if value is None:
+        return None
     if not isinstance(value, dict) or set(value) != {"start", "end"}:
         raise InvalidSettings(
             'O horário de silêncio é um objeto {"start": "HH:MM", "end": "HH:MM"}.',

@@ -115,6 +115,9 @@ def _parser() -> argparse.ArgumentParser:
     company = commands.add_parser("company", help="mostra um estabelecimento pelo CNPJ")
     company.add_argument("cnpj")
 
+    commands.add_parser(
+        "worker", help="roda um worker de qualificação (envios, esperas e respostas)"
+    )
     serve = commands.add_parser("serve", help="serve a API HTTP")
     serve.add_argument("--host")
     serve.add_argument("--port", type=int)
@@ -308,6 +311,10 @@ async def _run(args: argparse.Namespace, settings: Settings) -> int:
             return await _create_host_admin(container, args)
         if args.command == "maintenance":
             return await _maintenance(container)
+        if args.command == "worker":
+            from entrypoints.worker import run_worker
+
+            return await run_worker(container)
         raise AssertionError(f"unhandled command {args.command}")
     finally:
         await container.shutdown_resources()

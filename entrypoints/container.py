@@ -23,6 +23,12 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from adapters.api_cnaes.client import ApiCnaesClient, ApiCnaesConfig
 from adapters.contacts.checker import LibraryContactChecker
+from adapters.jobs.dramatiq import DramatiqScheduler, build_broker
+from adapters.messaging.meta_whatsapp import MetaWhatsAppMessaging
+from adapters.messaging.routing import ChannelRouter
+from adapters.messaging.sendgrid import SendGridMessaging
+from adapters.messaging.smtp import SmtpMessaging
+from adapters.messaging.twilio import TwilioMessaging
 from adapters.postgres.api_keys import new_key_material
 from adapters.postgres.auth_state import PostgresAuthState
 from adapters.postgres.company_directory import PostgresCompanyDirectory
@@ -38,6 +44,7 @@ from adapters.redis.auth_cache import CachedAuthState
 from adapters.redis.login_attempts import RedisLoginAttempts
 from adapters.redis.rate_limit import RedisRateLimiter
 from adapters.sandbox.email import SandboxEmailSender
+from adapters.sandbox.messaging import SandboxMessaging
 from adapters.security.keys import RandomTokens, Sha256ApiKeys
 from adapters.security.passwords import Argon2Passwords
 from adapters.security.personal_data import AesGcmCipher, new_master_key, parse_master_key
@@ -60,8 +67,12 @@ from application.host_credits import HostCredits
 from application.ingestion import IngestMonth, MunicipalityMap
 from application.lead_fields import ManageLeadFields
 from application.leads import LeadIntake, Leads
+from application.messaging import MessagingGateway
 from application.notifications import NotificationDispatcher
 from application.pipelines import ManagePipelines
+from application.qualification import Qualification
+from application.qualification_outcomes import FlowOutcomes, UnsubscribeLinks
+from application.qualification_replies import QualificationReplies
 from application.rate_limiting import LimitRequests, RateLimitPolicy
 from application.search import GetCompany, SearchPreLeads
 from application.selections import Selections
@@ -69,6 +80,7 @@ from application.tenancy import Plans, Tenants, TenantSettingsAccess
 from application.timeline import LeadTimeline
 from application.users import HostAdmins, Users
 from application.webhooks import WebhookDeliveries, WebhookEndpoints
+from domain.qualification import Channel
 from entrypoints.embedded import redis_url_for, start_embedded_postgres, start_embedded_redis
 from entrypoints.settings import Settings, SettingsError
 
@@ -214,6 +226,71 @@ def chunk_reader(
         tom_to_ibge=mapping.tom_to_ibge,
         tom_to_uf=mapping.tom_to_uf,
     )
+
+
+async def messaging_gateway_resource(settings: Settings) -> AsyncIterator[ChannelRouter]:
+    """Route each channel to its configured provider; the sandbox is the default."""
+    sandbox = SandboxMessaging(
+        settings.var_dir / "sandbox" / "messages.jsonl",
+        not_on_whatsapp=settings.sandbox_no_whatsapp,
+    )
+    chosen = {
+        Channel.WHATSAPP: settings.whatsapp_provider,
+        Channel.SMS: settings.sms_provider,
+        Channel.EMAIL: settings.email_provider,
+    }
+    built: dict[str, MessagingGateway] = {"sandbox": sandbox}
+    gateways: dict[Channel, MessagingGateway] = {}
+    for channel, name in chosen.items():
+        # One gateway per provider: Twilio's WhatsApp and SMS share a client.
+        if name not in built:
+            built[name] = build_provider_gateway(name, settings)
+        gateways[channel] = built[name]
+    try:
+        yield ChannelRouter(gateways)
+    finally:
+        for gateway in built.values():
+            close = getattr(gateway, "aclose", None)
+            if close is not None:
+                await close()
+
+
+def build_provider_gateway(name: str, settings: Settings) -> MessagingGateway:
+    """Build the gateway of one provider from its settings; a missing one is a SettingsError."""
+    try:
+        if name == "twilio":
+            return TwilioMessaging(
+                account_sid=settings.twilio_account_sid or "",
+                auth_token=settings.twilio_auth_token or "",
+                public_base_url=settings.public_base_url,
+                messaging_service_sid=settings.twilio_messaging_service_sid,
+                api_url=settings.twilio_api_url,
+            )
+        if name == "meta":
+            return MetaWhatsAppMessaging(
+                access_token=settings.meta_access_token or "",
+                graph_url=settings.meta_graph_url,
+                api_version=settings.meta_api_version,
+                phone_number_id=settings.meta_phone_number_id,
+            )
+        if name == "sendgrid":
+            return SendGridMessaging(
+                settings.sendgrid_api_key or "",
+                api_url=settings.sendgrid_api_url or "",
+                default_sender=settings.email_from,
+            )
+        if name == "smtp":
+            return SmtpMessaging(
+                settings.smtp_host or "",
+                settings.smtp_port,
+                default_sender=settings.email_from,
+                starttls=settings.smtp_starttls,
+                username=settings.smtp_username,
+                password=settings.smtp_password,
+            )
+    except ValueError as error:
+        raise SettingsError(str(error)) from None
+    raise SettingsError(f"unknown messaging provider {name!r}")
 
 
 class Container(containers.DeclarativeContainer):
@@ -386,6 +463,42 @@ class Container(containers.DeclarativeContainer):
         search_preleads,
         search_page_size=settings.provided.max_per_page,
     )
+
+    # Qualification: the messaging gateways, the job queue and the use case.
+    messaging_gateway = providers.Resource(messaging_gateway_resource, settings)
+    job_broker = providers.Singleton(
+        build_broker, redis_url, namespace=settings.provided.queue_namespace
+    )
+    qualification_scheduler = providers.Singleton(DramatiqScheduler, job_broker)
+    qualification_outcomes = providers.Singleton(FlowOutcomes, company_directory, lead_intake)
+    unsubscribe_links = providers.Singleton(
+        UnsubscribeLinks, personal_data_cipher, settings.provided.public_base_url
+    )
+    qualification = providers.Singleton(
+        Qualification,
+        unit_of_work,
+        gateway=messaging_gateway,
+        directory=company_directory,
+        checker=contact_checker,
+        cipher=personal_data_cipher,
+        scheduler=qualification_scheduler,
+        outcomes=qualification_outcomes,
+        links=unsubscribe_links,
+        lease=providers.Callable(
+            lambda current: dt.timedelta(seconds=current.qualification_lease_seconds), settings
+        ),
+    )
+    qualification_replies = providers.Singleton(
+        QualificationReplies,
+        unit_of_work,
+        gateway=messaging_gateway,
+        checker=contact_checker,
+        cipher=personal_data_cipher,
+        outcomes=qualification_outcomes,
+        links=unsubscribe_links,
+    )
+    #: What the provider webhook routes hand their checked events to.
+    provider_events = qualification_replies
 
     # Rate limits of authenticated requests.
     rate_limiter = providers.Singleton(

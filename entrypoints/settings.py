@@ -108,6 +108,25 @@ class Settings:
     #: Seconds between maintenance rounds of an API process (expired holds,
     #: expired credits, queued notifications); 0 turns them off.
     maintenance_interval_seconds: float = 30.0
+    #: Provider of each qualification channel: ``sandbox`` (records sends in
+    #: ``var/sandbox/messages.jsonl``), ``twilio`` or ``meta`` for WhatsApp,
+    #: ``twilio`` for SMS, ``sendgrid`` or ``smtp`` for e-mail.
+    whatsapp_provider: str = "sandbox"
+    sms_provider: str = "sandbox"
+    email_provider: str = "sandbox"
+    #: E.164 numbers the sandbox treats as having no WhatsApp, to try the SMS fallback.
+    sandbox_no_whatsapp: tuple[str, ...] = ()
+    #: Seconds between a worker's looks for due qualification steps.
+    qualification_tick_seconds: float = 5.0
+    #: Seconds a worker owns a claimed step; a send left unfinished for longer
+    #: is a dead worker's and is never sent again.
+    qualification_lease_seconds: int = 120
+    #: Threads of a qualification worker; each runs one step at a time.
+    worker_threads: int = 8
+    #: Run a qualification worker inside the API process (``garimpo serve``).
+    worker_in_api: bool = True
+    #: Redis key prefix of the job queue; tests use their own.
+    queue_namespace: str = "garimpo"
     #: Let tenant webhooks reach loopback, private and link-local addresses
     #: (and plain http:// on loopback). For development and tests only: in
     #: production it would let a tenant make the server call internal services.
@@ -152,6 +171,55 @@ class Settings:
     api_cnaes_breaker_failures: int = 5
     #: Seconds the open breaker rejects api-cnaes calls before one trial call.
     api_cnaes_breaker_cooldown_seconds: float = 30.0
+    #: True when PUBLIC_BASE_URL was set. Without it, Twilio webhook signatures
+    #: are checked against the URL the request arrived at, because the default
+    #: ``public_base_url`` is not an address Twilio can call.
+    public_base_url_configured: bool = False
+    #: Twilio Account SID (``AC...``) that sends WhatsApp and SMS.
+    twilio_account_sid: str | None = None
+    #: Twilio auth token: authenticates API calls and signs Twilio's webhooks.
+    #: None turns the Twilio webhook off (503).
+    twilio_auth_token: str | None = attrs.field(default=None, repr=False)
+    #: Base URL of Twilio's REST API; None keeps the twilio package's own. Set
+    #: it only to point at a local fake of Twilio.
+    twilio_api_url: str | None = None
+    #: Default Messaging Service SID (``MG...``), Twilio's sender pool, used
+    #: when a send names no sender number.
+    twilio_messaging_service_sid: str | None = None
+    #: Meta WhatsApp Cloud API access token (system user token).
+    meta_access_token: str | None = attrs.field(default=None, repr=False)
+    #: Meta app secret that signs webhooks (X-Hub-Signature-256). None turns
+    #: the WhatsApp webhook's POST off (503).
+    meta_app_secret: str | None = attrs.field(default=None, repr=False)
+    #: Token typed into the Meta app dashboard for the webhook's GET handshake.
+    meta_verify_token: str | None = attrs.field(default=None, repr=False)
+    #: Default WhatsApp phone number id, used when a send names no sender.
+    meta_phone_number_id: str | None = None
+    #: Base URL of Meta's Graph API. Set it only to point at a local fake.
+    meta_graph_url: str = "https://graph.facebook.com"
+    #: Graph API version in request paths.
+    meta_api_version: str = "v21.0"
+
+    #: SendGrid API key (``SG....``) for the SendGrid e-mail gateway.
+    sendgrid_api_key: str | None = attrs.field(default=None, repr=False)
+    #: Base URL of SendGrid's v3 API, such as https://api.sendgrid.com (or
+    #: https://api.eu.sendgrid.com for EU subusers); required with the API key.
+    sendgrid_api_url: str | None = None
+    #: Verification key of the Signed Event Webhook (base64 DER or PEM), as
+    #: SendGrid's Event Webhook settings show it; None answers the webhook 503.
+    sendgrid_webhook_public_key: str | None = None
+    #: Public key of the Inbound Parse security policy (``policy.signature.public_key``);
+    #: None answers the inbound webhook 503.
+    sendgrid_inbound_public_key: str | None = None
+    #: Sender address of e-mails whose message names no sender.
+    email_from: str = "contato@garimpo.invalid"
+    #: SMTP server of the SMTP e-mail gateway; None leaves the gateway unconfigured.
+    smtp_host: str | None = None
+    smtp_port: int = 587
+    #: Upgrade the SMTP connection with STARTTLS before logging in and sending.
+    smtp_starttls: bool = True
+    smtp_username: str | None = None
+    smtp_password: str | None = attrs.field(default=None, repr=False)
 
     def billing_return_urls(self) -> tuple[str, str, str]:
         """Return the checkout success, checkout cancel and portal return URLs."""
@@ -219,6 +287,19 @@ def load_settings(environ: dict[str, str] | None = None, env_file: Path | None =
             _read_int(merged, "MAINTENANCE_INTERVAL_SECONDS", 30, minimum=0)
         ),
         webhook_allow_private_targets=_read_bool(merged, "WEBHOOK_ALLOW_PRIVATE_TARGETS", False),
+        whatsapp_provider=_read_choice(merged, "WHATSAPP_PROVIDER", {"sandbox", "twilio", "meta"}),
+        sms_provider=_read_choice(merged, "SMS_PROVIDER", {"sandbox", "twilio"}),
+        email_provider=_read_choice(merged, "EMAIL_PROVIDER", {"sandbox", "sendgrid", "smtp"}),
+        sandbox_no_whatsapp=tuple(
+            number.strip()
+            for number in (merged.get("SANDBOX_NO_WHATSAPP") or "").split(",")
+            if number.strip()
+        ),
+        qualification_tick_seconds=float(merged.get("QUALIFICATION_TICK_SECONDS") or 5.0),
+        qualification_lease_seconds=_read_int(merged, "QUALIFICATION_LEASE_SECONDS", 120, 1),
+        worker_threads=_read_int(merged, "WORKER_THREADS", 8, 1),
+        worker_in_api=_read_bool(merged, "WORKER_IN_API", True),
+        queue_namespace=merged.get("QUEUE_NAMESPACE") or "garimpo",
         webhook_timeout_seconds=float(_read_int(merged, "WEBHOOK_TIMEOUT_SECONDS", 10, minimum=1)),
         stripe_api_key=merged.get("STRIPE_API_KEY") or None,
         stripe_webhook_secret=merged.get("STRIPE_WEBHOOK_SECRET") or None,
@@ -246,6 +327,29 @@ def load_settings(environ: dict[str, str] | None = None, env_file: Path | None =
         api_cnaes_breaker_cooldown_seconds=float(
             _read_int(merged, "API_CNAES_BREAKER_COOLDOWN_SECONDS", 30, minimum=1)
         ),
+        sendgrid_api_key=merged.get("SENDGRID_API_KEY") or None,
+        sendgrid_api_url=_read_url(merged, "SENDGRID_API_URL", base=True),
+        sendgrid_webhook_public_key=merged.get("SENDGRID_WEBHOOK_PUBLIC_KEY") or None,
+        sendgrid_inbound_public_key=merged.get("SENDGRID_INBOUND_PUBLIC_KEY") or None,
+        email_from=merged.get("EMAIL_FROM") or "contato@garimpo.invalid",
+        smtp_host=merged.get("SMTP_HOST") or None,
+        smtp_port=_read_int(merged, "SMTP_PORT", 587, minimum=1),
+        smtp_starttls=_read_bool(merged, "SMTP_STARTTLS", True),
+        smtp_username=merged.get("SMTP_USERNAME") or None,
+        smtp_password=merged.get("SMTP_PASSWORD") or None,
+        public_base_url_configured=_read_url(merged, "PUBLIC_BASE_URL") is not None,
+        twilio_account_sid=merged.get("TWILIO_ACCOUNT_SID") or None,
+        twilio_auth_token=merged.get("TWILIO_AUTH_TOKEN") or None,
+        twilio_api_url=_read_url(merged, "TWILIO_API_URL", base=True),
+        twilio_messaging_service_sid=merged.get("TWILIO_MESSAGING_SERVICE_SID") or None,
+        meta_access_token=merged.get("META_ACCESS_TOKEN") or None,
+        meta_app_secret=merged.get("META_APP_SECRET") or None,
+        meta_verify_token=merged.get("META_VERIFY_TOKEN") or None,
+        meta_phone_number_id=merged.get("META_PHONE_NUMBER_ID") or None,
+        meta_graph_url=(
+            _read_url(merged, "META_GRAPH_URL", base=True) or "https://graph.facebook.com"
+        ),
+        meta_api_version=_read_api_version(merged),
     )
 
 
@@ -256,6 +360,20 @@ def _read_cache_ttl(env: dict[str, str]) -> int:
     value = _read_int(env, name, 43200, minimum=12 * 3600)
     if value > 24 * 3600:
         raise SettingsError(f"{name} must be at most {24 * 3600} (24 h), got {value}")
+    return value
+
+
+def _read_api_version(env: dict[str, str]) -> str:
+    version = env.get("META_API_VERSION") or "v21.0"
+    if not re.fullmatch(r"v\d+\.\d+", version):
+        raise SettingsError(f"META_API_VERSION must look like v21.0, got {version!r}")
+    return version
+
+
+def _read_choice(env: dict[str, str], name: str, allowed: set[str]) -> str:
+    value = (env.get(name) or "sandbox").strip().lower()
+    if value not in allowed:
+        raise SettingsError(f"{name} must be one of {', '.join(sorted(allowed))}, got {value!r}")
     return value
 
 

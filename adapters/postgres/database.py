@@ -98,10 +98,21 @@ APP_READ_WRITE_TABLES = (
     "lead_task",
     "lead_field",
     "opt_out",
+    "qualification_job",
+    "qualification_flow",
+    "message_send",
+    "sender_number",
+    "unmatched_reply",
 )
 #: Append-only for the API: audit events, credit entries, received Stripe
 #: events and the lead's event history are never changed.
-APP_APPEND_ONLY_TABLES = ("audit_event", "credit_entry", "stripe_event", "lead_event")
+APP_APPEND_ONLY_TABLES = (
+    "audit_event",
+    "credit_entry",
+    "stripe_event",
+    "lead_event",
+    "provider_event",
+)
 
 
 def app_role_grants(role: str) -> list[str]:

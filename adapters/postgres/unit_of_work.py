@@ -29,6 +29,7 @@ from adapters.postgres.lead_fields import PostgresLeadFields
 from adapters.postgres.leads import PostgresLeads
 from adapters.postgres.notifications import PostgresNotificationQueue
 from adapters.postgres.pipelines import PostgresPipelines
+from adapters.postgres.qualification import PostgresQualification
 from adapters.postgres.selections import PostgresOptOuts, PostgresSelections
 from adapters.postgres.tenancy import PostgresPlans, PostgresTenants
 from adapters.postgres.timeline import PostgresTimeline
@@ -117,6 +118,10 @@ class PostgresScope:
     @cached_property
     def opt_outs(self) -> PostgresOptOuts:
         return PostgresOptOuts(self.conn)
+
+    @cached_property
+    def qualification(self) -> PostgresQualification:
+        return PostgresQualification(self.conn)
 
 
 class PostgresUnitOfWork:

@@ -17,9 +17,12 @@ from entrypoints.http import (
     openapi_billing,
     openapi_credits,
     openapi_crm,
+    openapi_email_webhooks,
     openapi_host,
     openapi_identity,
     openapi_leads,
+    openapi_provider_webhooks,
+    openapi_qualification,
     openapi_webhooks,
 )
 from entrypoints.http.permissions import route_access
@@ -34,6 +37,9 @@ PARTS = [
     openapi_webhooks,
     openapi_leads,
     openapi_crm,
+    openapi_email_webhooks,
+    openapi_provider_webhooks,
+    openapi_qualification,
 ]
 
 API_VERSION = "0.1.0"

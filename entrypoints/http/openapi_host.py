@@ -434,7 +434,7 @@ def _settings_schemas() -> dict[str, Any]:
     time_of_day = {"type": "string", "pattern": "^([01][0-9]|2[0-3]):[0-5][0-9]$"}
     quiet_hours = obj(
         "Janela diária, no fuso do tenant, em que nenhuma mensagem é enviada; pode passar da "
-        "meia-noite.",
+        "meia-noite. null: sem horário de silêncio (o horário de envio da qualificação vale).",
         {
             "start": {**time_of_day, "description": "Início, HH:MM."},
             "end": {**time_of_day, "description": "Fim, HH:MM."},
@@ -450,15 +450,74 @@ def _settings_schemas() -> dict[str, Any]:
     threshold = integer(
         "Alerta quando o saldo disponível cai a este número de créditos.", minimum=0
     )
+    hours = obj(
+        "Janela diária de envio, no fuso do tenant.",
+        {
+            "start": {**time_of_day, "description": "Início, HH:MM."},
+            "end": {**time_of_day, "description": "Fim, HH:MM."},
+        },
+    )
+    rule = obj(
+        "Uma regra do classificador de respostas do tenant.",
+        {
+            "name": text("Nome: letras minúsculas sem acento, dígitos e '_'."),
+            "outcome": {"enum": ["qualified", "not_interested", "invalid", "opt_out", "review"]},
+            "phrases": {"type": "array", "items": {"type": "string"}},
+            "regexes": {"type": "array", "items": {"type": "string"}},
+        },
+        required=["name", "outcome"],
+    )
+    qualification_fields = {
+        "orchestrator": {
+            "enum": ["builtin", "n8n"],
+            "description": "Quem executa os passos: os workers do Garimpo ou workflows do n8n.",
+        },
+        "reply_wait_minutes": integer(
+            "Minutos de espera por uma resposta antes do próximo canal.", minimum=1
+        ),
+        "daily_limit": integer("Mensagens por dia, somando os canais.", minimum=1),
+        "sending_hours": {**hours, "additionalProperties": False},
+        "sending_weekdays": {
+            "type": "array",
+            "items": {"type": "integer", "minimum": 1, "maximum": 7},
+            "description": "Dias de envio, de 1 (segunda) a 7 (domingo).",
+        },
+        "holidays": {
+            "type": "array",
+            "items": {"type": "string", "format": "date"},
+            "description": "Dias sem envio.",
+        },
+        "whatsapp_template": text("Nome do modelo de WhatsApp aprovado da primeira mensagem."),
+        "rules": {"type": "array", "items": {**rule, "additionalProperties": False}},
+        "disabled_rules": {
+            "type": "array",
+            "items": {"type": "string"},
+            "description": "Regras padrão desligadas.",
+        },
+    }
+    nullable_quiet_hours = {"anyOf": [ref("QuietHours"), {"type": "null"}]}
     return {
         "QuietHours": {**quiet_hours, "additionalProperties": False},
+        "QualificationSettings": {
+            **obj("Como a qualificação contata os pré-leads.", qualification_fields),
+            "additionalProperties": False,
+        },
+        "QualificationSettingsUpdate": {
+            **obj(
+                "Configurações de qualificação a alterar; as omitidas ficam como estão.",
+                qualification_fields,
+                required=[],
+            ),
+            "additionalProperties": False,
+        },
         "TenantSettings": {
             **obj(
                 "Configurações do tenant.",
                 {
                     "timezone": timezone,
-                    "quiet_hours": ref("QuietHours"),
+                    "quiet_hours": nullable_quiet_hours,
                     "low_balance_threshold": threshold,
+                    "qualification": ref("QualificationSettings"),
                     "templates": {
                         **obj(
                             templates_description,
@@ -478,8 +537,9 @@ def _settings_schemas() -> dict[str, Any]:
                 "Configurações a alterar; as omitidas ficam como estão.",
                 {
                     "timezone": timezone,
-                    "quiet_hours": ref("QuietHours"),
+                    "quiet_hours": nullable_quiet_hours,
                     "low_balance_threshold": threshold,
+                    "qualification": ref("QualificationSettingsUpdate"),
                     "templates": {
                         **obj(
                             "Modelos a trocar; os omitidos ficam como estão. "

@@ -129,6 +129,16 @@ ROUTE_ACCESS: dict[tuple[str, str], Access] = {
     ("POST", "/v1/billing/portal"): tenant(P.BILLING_MANAGE),
     ("POST", "/v1/host/plans/{plan_id}/stripe-sync"): host(P.HOST_PLANS_MANAGE),
     ("POST", "/v1/webhooks/stripe"): PUBLIC,
+    # SendGrid's Event Webhook and Inbound Parse, which an ECDSA signature over
+    # the raw body authenticates instead of credentials.
+    ("POST", "/v1/webhooks/sendgrid"): PUBLIC,
+    ("POST", "/v1/webhooks/sendgrid/inbound"): PUBLIC,
+    # Twilio's and Meta's messaging webhooks, which X-Twilio-Signature and
+    # X-Hub-Signature-256 authenticate instead of credentials. The GET is
+    # Meta's subscription handshake, checked against META_VERIFY_TOKEN.
+    ("POST", "/v1/webhooks/twilio"): PUBLIC,
+    ("GET", "/v1/webhooks/whatsapp"): PUBLIC,
+    ("POST", "/v1/webhooks/whatsapp"): PUBLIC,
     # Credits: the tenant's balance, statement and usage.
     ("GET", "/v1/billing/balance"): tenant(P.BILLING_READ),
     ("GET", "/v1/billing/coverage"): tenant(P.BILLING_READ),
@@ -145,6 +155,28 @@ ROUTE_ACCESS: dict[tuple[str, str], Access] = {
         "/v1/host/tenants/{tenant_id}/credits/entries/{entry_id}/reversal",
     ): host(P.HOST_CREDITS_MANAGE),
     # The tenant's own webhook endpoints and their deliveries.
+    # Qualification: jobs over selections, steps for n8n, replies, reviews, senders, opt-outs.
+    ("POST", "/v1/preleads/selections/{selection_id}/qualify"): tenant(P.PRELEADS_WRITE),
+    ("GET", "/v1/jobs"): tenant(P.PRELEADS_READ),
+    ("GET", "/v1/jobs/{job_id}"): tenant(P.PRELEADS_READ),
+    ("POST", "/v1/jobs/{job_id}/pause"): tenant(P.PRELEADS_WRITE),
+    ("POST", "/v1/jobs/{job_id}/resume"): tenant(P.PRELEADS_WRITE),
+    ("POST", "/v1/jobs/{job_id}/cancel"): tenant(P.PRELEADS_WRITE),
+    ("GET", "/v1/qualification/due"): tenant(P.PRELEADS_READ),
+    ("GET", "/v1/qualification/flows/{flow_id}"): tenant(P.PRELEADS_READ),
+    ("POST", "/v1/qualification/flows/{flow_id}/advance"): tenant(P.PRELEADS_WRITE),
+    ("POST", "/v1/qualification/replies"): tenant(P.PRELEADS_WRITE),
+    ("GET", "/v1/qualification/reviews"): tenant(P.LEADS_READ),
+    ("POST", "/v1/qualification/reviews/{flow_id}"): tenant(P.LEADS_WRITE),
+    ("GET", "/v1/qualification/unmatched"): tenant(P.LEADS_READ),
+    ("GET", "/v1/qualification/senders"): tenant(P.SETTINGS_READ),
+    ("POST", "/v1/qualification/senders"): tenant(P.SETTINGS_MANAGE),
+    ("DELETE", "/v1/qualification/senders/{sender_id}"): tenant(P.SETTINGS_MANAGE),
+    ("POST", "/v1/opt-outs"): tenant(P.LEADS_WRITE),
+    ("POST", "/v1/host/opt-outs"): host(P.HOST_TENANTS_MANAGE),
+    # The link in every e-mail: the signed token is the credential.
+    ("GET", "/v1/unsubscribe/{token}"): PUBLIC,
+    ("POST", "/v1/unsubscribe/{token}"): PUBLIC,
     ("GET", "/v1/webhooks/endpoints"): tenant(P.WEBHOOKS_MANAGE),
     ("POST", "/v1/webhooks/endpoints"): tenant(P.WEBHOOKS_MANAGE),
     ("GET", "/v1/webhooks/endpoints/{endpoint_id}"): tenant(P.WEBHOOKS_MANAGE),

@@ -11,8 +11,11 @@ from entrypoints.http import (
     routes_billing,
     routes_credits,
     routes_crm,
+    routes_email_webhooks,
     routes_host,
     routes_leads,
+    routes_provider_webhooks,
+    routes_qualification,
     routes_registry,
     routes_selections,
     routes_settings,
@@ -32,7 +35,10 @@ def register_all_routes(app: web.Application) -> None:
     routes_billing.register_routes(app)
     routes_credits.register_routes(app)
     routes_webhooks.register_routes(app)
+    routes_email_webhooks.register_routes(app)
+    routes_provider_webhooks.register_routes(app)
     routes_crm.register_routes(app)
     routes_selections.register_routes(app)
+    routes_qualification.register_routes(app)
     # After the CRM routes: /v1/leads/{lead_id} would otherwise take /v1/leads/fields.
     routes_leads.register_routes(app)

@@ -110,8 +110,16 @@ async def _container_resources(app: web.Application) -> AsyncIterator[None]:
     listener = asyncio.create_task(auth_state.listen(), name="auth-cache-listener")
     interval = container.settings().maintenance_interval_seconds
     periodic = maintenance.start(container, interval) if interval > 0 else None
+    worker = None
+    if container.settings().worker_in_api:
+        from entrypoints.worker import QualificationWorker
+
+        worker = QualificationWorker(container)
+        await worker.start()
     log.info("api_started")
     yield
+    if worker is not None:
+        await worker.stop()
     if periodic is not None:
         periodic.cancel()
         await asyncio.gather(periodic, return_exceptions=True)

@@ -21,6 +21,7 @@ from entrypoints.container import Container, build_container, provide
 from entrypoints.http.permissions import Zone, route_access
 from entrypoints.http.server import build_app
 from entrypoints.settings import Settings
+from tests.support.companies import valid_cnpj
 from tests.support.identity import (
     access_claims,
     create_api_key,
@@ -147,6 +148,48 @@ async def make_selection(database_url: str, tenant_id: str) -> str:
     return str(selection_id)
 
 
+async def make_job(database_url: str, tenant_id: str) -> str:
+    selection_id = await make_selection(database_url, tenant_id)
+    job_id = await owner_execute(
+        database_url,
+        "INSERT INTO qualification_job (tenant_id, selection_id, state, orchestrator, total) "
+        "VALUES ($1, $2, 'paused', 'builtin', 1) RETURNING id",
+        uuid.UUID(tenant_id),
+        uuid.UUID(selection_id),
+    )
+    return str(job_id)
+
+
+async def make_flow(database_url: str, tenant_id: str) -> str:
+    job_id = await make_job(database_url, tenant_id)
+    prelead_id = await owner_execute(
+        database_url,
+        "INSERT INTO prelead (tenant_id, cnpj, status) VALUES ($1, $2, 'qualifying') RETURNING id",
+        uuid.UUID(tenant_id),
+        valid_cnpj(uuid.uuid4().int % 90_000_000),
+    )
+    flow_id = await owner_execute(
+        database_url,
+        "INSERT INTO qualification_flow (tenant_id, job_id, prelead_id, state, channel, attempt, "
+        "next_action_at) VALUES ($1, $2, $3, 'in_review', 'sms', 1, now()) RETURNING id",
+        uuid.UUID(tenant_id),
+        uuid.UUID(job_id),
+        prelead_id,
+    )
+    return str(flow_id)
+
+
+async def make_sender(database_url: str, tenant_id: str) -> str:
+    sender_id = await owner_execute(
+        database_url,
+        "INSERT INTO sender_number (tenant_id, channel, address, limit_per_period, period_seconds) "
+        "VALUES ($1, 'sms', $2, 10, 60) RETURNING id",
+        uuid.UUID(tenant_id),
+        f"+55419{uuid.uuid4().int % 100_000_000:08d}",
+    )
+    return str(sender_id)
+
+
 #: Parameter name to a factory of one record of the given tenant.
 FACTORIES: dict[str, Callable[[str, str], Awaitable[str]]] = {
     "key_id": make_key,
@@ -159,6 +202,9 @@ FACTORIES: dict[str, Callable[[str, str], Awaitable[str]]] = {
     "selection_id": make_selection,
     "note_id": make_note,
     "task_id": make_task,
+    "job_id": make_job,
+    "flow_id": make_flow,
+    "sender_id": make_sender,
     # The key of a custom field of leads.
     "key": make_lead_field,
 }

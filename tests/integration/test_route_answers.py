@@ -284,6 +284,22 @@ RULE_CASES: dict[tuple[str, str], RuleCase] = {
         {"channel": "pombo", "direction": "outbound", "content": "Recado"}, "invalid_channel",
         _a_lead,
     ),
+    ("POST", "/v1/preleads/selections/{selection_id}/qualify"): RuleCase(
+        "/v1/preleads/selections/{selection_id}/qualify", None, "nothing_to_qualify",
+        _a_selection,
+    ),
+    ("POST", "/v1/qualification/reviews/{flow_id}"): RuleCase(
+        "/v1/qualification/reviews/{flow_id}", {"outcome": "no_answer"},
+        "invalid_review_outcome",
+    ),
+    ("POST", "/v1/qualification/senders"): RuleCase(
+        "/v1/qualification/senders",
+        {"channel": "sms", "address": "123", "limit_per_period": 10}, "invalid_sender",
+    ),
+    ("POST", "/v1/opt-outs"): RuleCase("/v1/opt-outs", {"phone": "123"}, "invalid_phone"),
+    ("POST", "/v1/host/opt-outs"): RuleCase(
+        "/v1/host/opt-outs", {"email": "sem-arroba"}, "invalid_email"
+    ),
 }  # fmt: skip
 
 

@@ -18,6 +18,7 @@ import asyncpg
 import pytest
 
 from adapters.postgres.database import app_database_url
+from domain.qualification_settings import QualificationSettings
 from domain.tenancy import DEFAULT_TEMPLATES
 from entrypoints.container import Container, build_container
 from entrypoints.http.server import build_app
@@ -31,6 +32,7 @@ DEFAULT_SETTINGS = {
     "quiet_hours": {"start": "20:00", "end": "08:00"},
     "low_balance_threshold": 10,
     "templates": DEFAULT_TEMPLATES,
+    "qualification": QualificationSettings().to_json(),
 }
 
 

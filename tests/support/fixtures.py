@@ -114,6 +114,9 @@ def settings(database_url: str, redis_url: str, tmp_path: Path) -> Settings:
         ingest_min_ratio=0.0,
         # Tests run maintenance rounds themselves, when they mean to.
         maintenance_interval_seconds=0,
+        # Tests start qualification workers themselves, on a queue of their own.
+        worker_in_api=False,
+        queue_namespace=f"garimpo-test-{uuid.uuid4().hex[:12]}",
     )
 
 
