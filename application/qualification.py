@@ -4,9 +4,10 @@ Starting holds one credit per pre-lead and creates one flow per pre-lead.
 Workers (or n8n, when the tenant chose it) advance each due flow one step
 at a time with :meth:`Qualification.advance`:
 
-1. Under the flow's row lock, check the job, the sending window, the opt-out
-   lists, the tenant's daily limit and the sender pool, and record the send
-   (``message_send``) before the provider is called. That record commits.
+1. Under the flow's row lock, check the job, the sending hours and quiet
+   hours, the opt-out lists, the tenant's daily limit and the sender pool,
+   and record the send (``message_send``) before the provider is called.
+   That record commits.
 2. Call the provider with the send's idempotency key.
 3. Record the outcome and move the flow.
 

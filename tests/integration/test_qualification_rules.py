@@ -267,7 +267,7 @@ async def test_the_sender_pool_and_the_daily_limit_hold(
             tenant.key,
             {
                 "channel": "whatsapp",
-                "address": f"(41) 3{n}00-000{n}",
+                "address": f"(41) 3{secrets.randbelow(1000):03d}-{n:04d}",
                 "limit_per_period": 2,
                 "period_seconds": 3600,
             },
