@@ -509,6 +509,9 @@ class Qualification:
         if record.state == "sending" and record.created_at > now - self._lease:
             # Another worker is sending it right now.
             return None
+        # NOTE: at most once, not exactly once. A worker that died after the
+        # record but before the provider got the message leaves a send that
+        # counts as made; the flow then waits out its reply time and moves on.
         if record.state in {"sending", "unconfirmed"}:
             if record.state == "sending":
                 await repo.finish_send(

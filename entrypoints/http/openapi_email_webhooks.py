@@ -116,9 +116,6 @@ def paths() -> dict[str, Any]:
 
 
 def _inbound_operation() -> dict[str, Any]:
-    # NOTE: the multipart/form-data body is described in the text rather than
-    # as a requestBody, because the document's consumers (and its live tests)
-    # read request examples as JSON only.
     result = operation(
         "receiveSendGridInboundEmail",
         _TAG,
@@ -141,6 +138,31 @@ def _inbound_operation() -> dict[str, Any]:
             **_not_configured("SENDGRID_INBOUND_PUBLIC_KEY"),
         },
     )
+    result["requestBody"] = {
+        "required": True,
+        "content": {
+            "multipart/form-data": {
+                "schema": {
+                    "type": "object",
+                    "description": "Os campos do Inbound Parse, no formato já interpretado.",
+                    "properties": {
+                        name: {"type": "string"}
+                        for name in (
+                            "from",
+                            "to",
+                            "subject",
+                            "text",
+                            "html",
+                            "headers",
+                            "envelope",
+                            "charsets",
+                        )
+                    },
+                    "additionalProperties": True,
+                }
+            }
+        },
+    }
     result["responses"] = dict(sorted(result["responses"].items()))
     return result
 

@@ -86,9 +86,24 @@ def paths() -> dict[str, Any]:
             **_not_configured("TWILIO_AUTH_TOKEN"),
         },
     )
-    # NOTE: the form body is described in the text, not as a requestBody,
-    # because the API's contract tests build every request body from an
-    # application/json example.
+    twilio["requestBody"] = {
+        "required": True,
+        "content": {
+            "application/x-www-form-urlencoded": {
+                "schema": {
+                    "type": "object",
+                    "description": "O formulário que a Twilio envia, assinado campo a campo.",
+                    "additionalProperties": {"type": "string"},
+                },
+                "example": {
+                    "MessageSid": "SM0123456789abcdef0123456789abcdef",
+                    "From": "whatsapp:+5541987654321",
+                    "To": "whatsapp:+5541999990000",
+                    "Body": "Sim, tenho interesse",
+                },
+            }
+        },
+    }
     twilio["responses"]["413"] = {"$ref": "#/components/responses/PayloadTooLarge"}
     twilio["responses"] = dict(sorted(twilio["responses"].items()))
 

@@ -22,7 +22,7 @@ from entrypoints.http.permissions import Zone, route_access
 from entrypoints.http.server import build_app
 from entrypoints.settings import Settings
 from tests.support.identity import create_api_key, create_tenant
-from tests.support.openapi_contract import OpenApiContract
+from tests.support.openapi_contract import OpenApiContract, json_request_example
 
 HTTP_METHODS = ("get", "put", "post", "delete", "patch")
 
@@ -45,10 +45,7 @@ def concrete(template: str) -> str:
 
 
 def example(operation: dict[str, Any]) -> Any:
-    body = operation.get("requestBody")
-    if body is None:
-        return None
-    return body["content"]["application/json"].get("example", {})
+    return json_request_example(operation)
 
 
 @pytest.fixture

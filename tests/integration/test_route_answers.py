@@ -37,6 +37,7 @@ from tests.support.identity import (
     create_tenant,
     create_user_session,
 )
+from tests.support.openapi_contract import json_request_example
 
 PLACEHOLDER_CNPJ = "11222333000181"
 
@@ -99,10 +100,7 @@ def operations(document: dict[str, Any]) -> list[tuple[str, str, dict[str, Any]]
 
 
 def example(operation: dict[str, Any]) -> Any:
-    body = operation.get("requestBody")
-    if body is None:
-        return None
-    return body["content"]["application/json"].get("example", {})
+    return json_request_example(operation)
 
 
 async def send(

@@ -23,6 +23,7 @@ from entrypoints.http.permissions import ROUTE_ACCESS, Access, Zone, allowed, ro
 from entrypoints.http.server import build_app
 from entrypoints.settings import Settings
 from tests.support.identity import access_claims, create_api_key, create_tenant, create_user_session
+from tests.support.openapi_contract import json_request_example
 
 PLACEHOLDER_CNPJ = "11222333000181"
 
@@ -46,12 +47,8 @@ def concrete_path(template: str) -> str:
 
 
 def example_body(document: dict[str, Any], method: str, template: str) -> dict[str, Any] | None:
-    operation = document["paths"][template][method.lower()]
-    body = operation.get("requestBody")
-    if body is None:
-        return None
-    media = body["content"]["application/json"]
-    return dict(media.get("example", {}))
+    example = json_request_example(document["paths"][template][method.lower()])
+    return None if example is None else dict(example)
 
 
 @pytest.fixture

@@ -76,3 +76,15 @@ class OpenApiContract:
             f"{'/'.join(map(str, error.absolute_path)) or '(root)'}: {error.message}"
             for error in validator.iter_errors(body)
         ]
+
+
+def json_request_example(operation: dict[str, Any]) -> Any:
+    """Return the JSON request example of an operation, or None when it takes no JSON body.
+
+    Provider webhooks take forms (Twilio, SendGrid Inbound Parse): the route
+    walkers call them without a body, which their signature check rejects.
+    """
+    body = operation.get("requestBody")
+    if body is None or "application/json" not in body["content"]:
+        return None
+    return body["content"]["application/json"].get("example", {})
