@@ -23,6 +23,7 @@ that creates the lead) or releases it (every other outcome).
 from __future__ import annotations
 
 import datetime as dt
+import uuid
 import zoneinfo
 from collections.abc import Callable
 from typing import Any
@@ -53,8 +54,16 @@ from application.qualification_replies import FlowNotFound
 from domain import qualification as machine
 from domain.audit import SYSTEM_ACTOR, Actor
 from domain.contacts import PhoneKind
+from domain.credits import InsufficientCredits
 from domain.errors import Conflict, NotFound, RuleViolation
-from domain.qualification import Channel, Flow, FlowState, SendFailure, SendingWindow
+from domain.qualification import (
+    Channel,
+    Flow,
+    FlowState,
+    SendFailure,
+    SendingWindow,
+    company_display_name,
+)
 from domain.qualification_settings import Orchestrator
 from domain.search import Page, PageRequest
 from domain.selections import PreleadStatus
@@ -76,6 +85,13 @@ HOLD_MARGIN = dt.timedelta(days=7)
 #: under load, in the qualification benchmark), so without it a send could
 #: leave the count while still inside the provider's window.
 SENDER_MARGIN = dt.timedelta(milliseconds=100)
+#: A job's state as the pt-BR messages name it.
+_STATE_LABELS = {
+    "running": "em andamento",
+    "paused": "pausada",
+    "cancelled": "cancelada",
+    "finished": "concluída",
+}
 #: Selection flags of items that must not, or need not, be contacted.
 _SKIPPED_FLAGS = frozenset({"already_lead", "opted_out", "in_qualification", "not_in_registry"})
 
@@ -155,11 +171,15 @@ class Qualification:
 
     # --- jobs ---------------------------------------------------------------------
 
-    async def start(self, actor: Actor, tenant_id: str, selection_id: str) -> Job:
+    async def start(
+        self, actor: Actor, tenant_id: str, selection_id: str, *, partial: bool = False
+    ) -> Job:
         """Hold a credit per pre-lead that can be contacted and start their flows.
 
         Raises InsufficientCredits (with how many the balance covers) when the
-        credits do not cover every pre-lead; nothing is held then.
+        credits do not cover every pre-lead; nothing is held then. With
+        ``partial``, the qualification starts with the pre-leads the balance
+        covers, in selection order, and the others stay selected.
         """
         candidates_found = await self._candidates(tenant_id, selection_id)
         contacts = await self._directory.contacts([c.cnpj for c in candidates_found])
@@ -189,22 +209,35 @@ class Qualification:
             if not planned:
                 raise NothingToQualify(len(candidates_found))
 
-            job_id = await repo.create_job(
+            job_id = str(uuid.uuid4())
+            holds = await scope.credits.hold(
+                tenant_id,
+                [prelead for prelead, _ in planned],
+                job_id=job_id,
+                expires_at=now + 3 * (settings.reply_wait + machine.MAX_RETRY_DELAY) + HOLD_MARGIN,
+                partial=partial,
+                actor=actor,
+            )
+            held = set(holds.held)
+            planned = [(prelead, new) for prelead, new in planned if prelead in held]
+            if not planned:
+                balance = await scope.credits.balance(tenant_id)
+                raise InsufficientCredits(
+                    available=0,
+                    requested=len(holds.not_covered),
+                    balance=balance.balance,
+                    held=balance.held,
+                    qualification=True,
+                )
+            prelead_ids = [prelead for prelead, _ in planned]
+            await repo.create_job(
                 tenant_id,
                 selection_id,
+                job_id=job_id,
                 orchestrator=settings.orchestrator.value,
                 total=len(planned),
                 actor=actor,
                 now=now,
-            )
-            prelead_ids = [prelead for prelead, _ in planned]
-            await scope.credits.hold(
-                tenant_id,
-                prelead_ids,
-                job_id=job_id,
-                expires_at=now + 3 * (settings.reply_wait + machine.MAX_RETRY_DELAY) + HOLD_MARGIN,
-                partial=False,
-                actor=actor,
             )
             await repo.add_flows(tenant_id, job_id, [new for _, new in planned])
             await repo.set_prelead_status(prelead_ids, PreleadStatus.QUALIFYING, now)
@@ -241,6 +274,10 @@ class Qualification:
 
     async def resume(self, actor: Actor, tenant_id: str, job_id: str) -> Job:
         job = await self._change_state(actor, tenant_id, job_id, "running", {"paused"})
+        # Sends parked while paused (for hours that may have changed since) are
+        # checked again at once.
+        async with self._uow.tenant(tenant_id) as scope:
+            await repository(scope).wake_waiting_sends(self._clock(), job_id=job_id)
         if job.orchestrator == Orchestrator.BUILTIN.value:
             self._scheduler.kick()
         return job
@@ -255,9 +292,14 @@ class Qualification:
                 raise JobNotFound()
             if job.state not in {"running", "paused"}:
                 raise JobStateConflict(
-                    f"Esta execução já terminou ({job.state}) e não pode ser cancelada."
+                    f"Esta execução já está {_STATE_LABELS[job.state]} e não pode ser cancelada."
                 )
             await repo.set_job_state(job_id, "cancelled", now, finished=True)
+
+        # The flows end in a transaction of their own: a step holding a flow's
+        # lock waits on the job's row, so taking both here could deadlock.
+        async with self._uow.tenant(tenant_id) as scope:
+            repo = repository(scope)
             for flow_id in await repo.live_flow_ids(job_id):
                 stored = await repo.flow(flow_id, for_update=True)
                 if stored is None or stored.flow.finished:
@@ -285,7 +327,8 @@ class Qualification:
             if job.state != state:
                 if job.state not in allowed:
                     raise JobStateConflict(
-                        f"Não é possível passar esta execução de '{job.state}' para '{state}'."
+                        f"Esta execução está {_STATE_LABELS[job.state]} e não pode ficar "
+                        f"{_STATE_LABELS[state]}."
                     )
                 await repo.set_job_state(job_id, state, now)
             job = await repo.job(job_id)
@@ -326,6 +369,7 @@ class Qualification:
             prelead_id,
             machine.Reachability(mobile=mobile is not None, email=email is not None),
             now,
+            flow_id=str(uuid.uuid4()),
         )
         return NewFlow(
             flow=flow,
@@ -461,6 +505,10 @@ class Qualification:
             assert flow.channel is not None
             message = await self._message(tenant, stored, flow)
 
+            if await repo.job_state_for_send(stored.job_id) != "running":
+                await repo.save_flow(flow_id, flow, now)
+                return None
+
             await repo.lock_sending()
             # The limits count sends by this time, so it is read once the lock
             # is held: the provider sees the message right after the commit.
@@ -564,7 +612,7 @@ class Qualification:
     async def _message(self, tenant: Tenant, stored: StoredFlow, flow: Flow) -> OutboundMessage:
         """Build the flow's current message; the sender is chosen later, under the lock."""
         company = (await self._directory.contacts([stored.cnpj])).get(stored.cnpj)
-        name = (company.trade_name or company.legal_name) if company else None
+        name = company_display_name(company.trade_name, company.legal_name) if company else None
         values = {"empresa": name or "sua empresa", "remetente": tenant.name, "nome": ""}
         templates = tenant.settings.templates
         assert flow.channel is not None

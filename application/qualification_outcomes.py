@@ -17,7 +17,7 @@ from application.events import publish
 from application.leads import LeadDraft, LeadIntake
 from application.personal_data import PersonalDataCipher
 from application.ports import Scope
-from application.qualification_ports import QualificationRepository, StoredFlow
+from application.qualification_ports import Job, QualificationRepository, StoredFlow
 from domain.audit import Actor
 from domain.credits import ReleaseReason
 from domain.leads import Classification, LeadOrigin
@@ -109,23 +109,31 @@ class FlowOutcomes:
             rule=flow.rule,
         )
 
-        if job_done and await repo.unfinished_flows(stored.job_id) == 0:
-            job = await repo.job(stored.job_id, for_update=True)
-            if job is not None and job.state in {"running", "paused"}:
-                await repo.set_job_state(stored.job_id, "finished", now, finished=True)
-                progress = await repo.progress(stored.job_id)
-                await publish(
-                    scope,
-                    tenant_id,
-                    "selection.qualification_finished",
-                    {
-                        "job_id": stored.job_id,
-                        "selection_id": job.selection_id,
-                        "total": progress.total,
-                        "outcomes": dict(progress.outcomes),
-                    },
-                    now,
-                )
+        if not job_done:
+            return
+        # The job's row is locked before counting, so of two last flows ending
+        # at once, the second counts after the first has committed.
+        job = await repo.job(stored.job_id, for_update=True)
+        if job is not None and job.state in {"running", "paused"}:
+            if await repo.unfinished_flows(stored.job_id) == 0:
+                await self._finish_job(scope, tenant_id, job, now)
+
+    async def _finish_job(self, scope: Scope, tenant_id: str, job: Job, now: dt.datetime) -> None:
+        repo = repository(scope)
+        await repo.set_job_state(job.id, "finished", now, finished=True)
+        progress = await repo.progress(job.id)
+        await publish(
+            scope,
+            tenant_id,
+            "selection.qualification_finished",
+            {
+                "job_id": job.id,
+                "selection_id": job.selection_id,
+                "total": progress.total,
+                "outcomes": dict(progress.outcomes),
+            },
+            now,
+        )
 
     async def record_opt_out(
         self,

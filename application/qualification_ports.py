@@ -24,7 +24,9 @@ class SenderTaken(Conflict):
     code = "sender_taken"
 
     def __init__(self) -> None:
-        super().__init__("Este número ou endereço já está no grupo de remetentes de um cliente.")
+        super().__init__(
+            "Este número ou endereço já está cadastrado como remetente no Garimpo; use outro."
+        )
 
 
 @attrs.frozen(kw_only=True)
@@ -39,11 +41,17 @@ class Progress:
     replied: int
     in_review: int
     outcomes: Mapping[str, int]
+    #: Messages handed to a provider whose outcome is not recorded yet.
+    sending: int = 0
+    #: When the next waiting send is due; None when no flow waits to send.
+    next_send_at: dt.datetime | None = None
 
     def to_json(self) -> dict[str, object]:
         return {
             "total": self.total,
             "queued": self.queued,
+            "sending": self.sending,
+            "next_send_at": None if self.next_send_at is None else self.next_send_at.isoformat(),
             "sent": self.sent,
             "delivered": self.delivered,
             "read": self.read,
@@ -191,6 +199,7 @@ class QualificationRepository(Protocol):
         tenant_id: str,
         selection_id: str,
         *,
+        job_id: str,
         orchestrator: str,
         total: int,
         actor: Actor,
@@ -200,6 +209,10 @@ class QualificationRepository(Protocol):
     async def job(self, job_id: str, *, for_update: bool = False) -> Job | None: ...
 
     async def jobs(self, page: PageRequest, selection_id: str | None) -> Page: ...
+
+    async def job_state_for_send(self, job_id: str) -> str | None:
+        """Read the job's state and keep it from changing until the caller's commit."""
+        ...
 
     async def set_job_state(
         self, job_id: str, state: str, now: dt.datetime, *, finished: bool = False
@@ -219,6 +232,13 @@ class QualificationRepository(Protocol):
     async def save_flow(
         self, flow_id: str, flow: Flow, now: dt.datetime, *, lease_until: dt.datetime | None = None
     ) -> None: ...
+
+    async def wake_waiting_sends(self, now: dt.datetime, *, job_id: str | None) -> int:
+        """Make every send waiting for a later time due now (of one job, or of the tenant).
+
+        Each is checked again by its next step, and waits again if it must.
+        """
+        ...
 
     async def claim_due(
         self, job_id: str, now: dt.datetime, lease_until: dt.datetime, limit: int

@@ -36,7 +36,7 @@ from domain.classifier import ReplyClassification, ReplyOutcome, classify
 from domain.cnpj import Cnpj
 from domain.contacts import whatsapp_candidates
 from domain.errors import Conflict, InvalidCnpj, NotFound, RuleViolation
-from domain.qualification import Channel, DeliveryStatus, FlowState, Outcome
+from domain.qualification import Channel, DeliveryStatus, Flow, FlowState, Outcome
 from domain.search import Page, PageRequest
 from domain.tenancy import Tenant
 
@@ -182,6 +182,9 @@ class QualificationReplies:
         if channel is Channel.EMAIL:
             return [self._cipher.lookup_hash("email", sender.strip().lower())]
         digits = "".join(ch for ch in sender if ch.isdigit())
+        if not sender.strip().startswith("+") and len(digits) in (10, 11):
+            # A Brazilian number written with its DDD but without the country code.
+            digits = "55" + digits
         return [self._cipher.lookup_hash("phone", number) for number in whatsapp_candidates(digits)]
 
     async def _take_reply(
@@ -249,8 +252,12 @@ class QualificationReplies:
                     confirmation = self._confirmation(tenant, stored, reply)
 
             before = stored.flow
-            flow = machine.replied(before, outcome, classification.rule)
-            if flow != before:
+            if before.finished:
+                flow = await self._late_reply(
+                    scope, tenant_id, stored, reply, hashes, outcome, classification, actor, now
+                )
+            else:
+                flow = machine.replied(before, outcome, classification.rule)
                 await repo.save_flow(stored.id, flow, now)
                 if flow.finished:
                     await self._outcomes.conclude(scope, tenant_id, stored, flow, actor, now)
@@ -271,6 +278,39 @@ class QualificationReplies:
                 ),
                 confirmation,
             )
+
+    async def _late_reply(
+        self,
+        scope: Scope,
+        tenant_id: str,
+        stored: StoredFlow,
+        reply: InboundReply,
+        hashes: Sequence[bytes],
+        outcome: Outcome | None,
+        classification: ReplyClassification,
+        actor: Actor,
+        now: dt.datetime,
+    ) -> Flow:
+        """Apply a reply that came after its flow ended, or keep it where a person sees it.
+
+        After no_answer the walk is over but the contact answered it: the reply
+        decides as it would have (a "sim" qualifies and is charged). After a
+        cancelled job, or when the classifier is unsure, nothing is decided for
+        the tenant; the reply waits in the tenant's unmatched list.
+        """
+        ended = stored.flow
+        if outcome is Outcome.OPT_OUT:
+            return ended
+        if ended.outcome is Outcome.NO_ANSWER and outcome is not None:
+            decided = attrs.evolve(
+                ended, outcome=outcome, reason="late_reply", rule=classification.rule
+            )
+            await repository(scope).save_flow(stored.id, decided, now)
+            await self._outcomes.conclude(scope, tenant_id, stored, decided, actor, now)
+            return decided
+        if ended.outcome in {Outcome.NO_ANSWER, Outcome.CANCELLED}:
+            await self._store_unmatched(repository(scope), tenant_id, reply, hashes)
+        return ended
 
     def _confirmation(
         self, tenant: Tenant, stored: StoredFlow, reply: InboundReply
@@ -474,6 +514,10 @@ class QualificationReplies:
                 flow = machine.replied(stored.flow, Outcome.OPT_OUT, "unsubscribed")
                 await repo.save_flow(flow_id, flow, now)
                 await self._outcomes.conclude(scope, tenant_id, stored, flow, SYSTEM_ACTOR, now)
+
+    def unsubscribe_link_valid(self, token: str) -> bool:
+        """Tell whether a token is one Garimpo made, without recording anything."""
+        return self._links.verify(token) is not None
 
     async def unsubscribe(self, token: str) -> bool:
         """Honour an unsubscribe link; False when the token is not one Garimpo made."""

@@ -699,6 +699,10 @@ class Tenants:
 # --- settings --------------------------------------------------------------------
 
 
+#: Settings that decide when a qualification message may go out.
+_SENDING_SETTINGS = frozenset({"qualification", "quiet_hours", "timezone"})
+
+
 class TenantSettingsAccess:
     """A tenant's settings, read and changed by the host or by the tenant's own admins.
 
@@ -719,7 +723,9 @@ class TenantSettingsAccess:
         self, actor: Actor, tenant_id: str, changes: dict[str, Any]
     ) -> dict[str, Any]:
         async with self._uow.host() as scope:
-            return await self._update(scope, actor, tenant_id, changes)
+            saved = await self._update(scope, actor, tenant_id, changes)
+        await self._recheck_sends(tenant_id, changes)
+        return saved
 
     async def read_own(self, tenant_id: str) -> dict[str, Any]:
         async with self._uow.tenant(tenant_id) as scope:
@@ -730,7 +736,20 @@ class TenantSettingsAccess:
         self, actor: Actor, tenant_id: str, changes: dict[str, Any]
     ) -> dict[str, Any]:
         async with self._uow.tenant(tenant_id) as scope:
-            return await self._update(scope, actor, tenant_id, changes)
+            saved = await self._update(scope, actor, tenant_id, changes)
+        await self._recheck_sends(tenant_id, changes)
+        return saved
+
+    async def _recheck_sends(self, tenant_id: str, changes: dict[str, Any]) -> None:
+        """Have every waiting send checked again against hours that just changed.
+
+        A send parked until the sending hours open would otherwise wait for
+        the old opening even when the new hours allow it now.
+        """
+        if not _SENDING_SETTINGS & set(changes):
+            return
+        async with self._uow.tenant(tenant_id) as scope:
+            await scope.qualification.wake_waiting_sends(self._clock(), job_id=None)
 
     async def _update(
         self, scope: Scope, actor: Actor, tenant_id: str, changes: dict[str, Any]

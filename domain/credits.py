@@ -82,12 +82,15 @@ class InsufficientCredits(Conflict):
         held: int,
         qualification: bool = False,
     ) -> None:
-        advice = (
-            f"Compre créditos ou reduza a seleção; com partial=true a qualificação começa "
-            f"pelos {available} primeiros."
-            if qualification
-            else "Créditos reservados para qualificações em andamento não podem ser retirados."
-        )
+        if not qualification:
+            advice = "Créditos reservados para qualificações em andamento não podem ser retirados."
+        elif available == 0:
+            advice = "Compre créditos para começar a qualificação."
+        else:
+            advice = (
+                "Compre créditos ou reduza a seleção; com partial=true no corpo da requisição a "
+                f"qualificação começa pelos {available} primeiros."
+            )
         super().__init__(
             f"Saldo insuficiente: há {available} crédito(s) disponível(is) e a operação "
             f"precisa de {requested}. {advice}"

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
+import re
 import zoneinfo
 from collections.abc import Collection, Sequence
 
@@ -91,6 +92,8 @@ class Flow:
     """The state of one pre-lead's qualification."""
 
     prelead_id: str
+    #: The flow's own id; each qualification of a pre-lead is a new flow with new send keys.
+    id: str = attrs.field(default=attrs.Factory(lambda flow: flow.prelead_id, takes_self=True))
     state: FlowState
     #: Channels still to try after the current one, in order.
     remaining: tuple[Channel, ...]
@@ -108,19 +111,23 @@ class Flow:
     def idempotency_key(self) -> str:
         """Return the key of the current send, the same for every retry of one attempt."""
         assert self.channel is not None
-        return f"qualify:{self.prelead_id}:{self.channel}:{self.attempt}"
+        return f"qualify:{self.id}:{self.channel}:{self.attempt}"
 
     @property
     def finished(self) -> bool:
         return self.state is FlowState.DONE
 
 
-def start(prelead_id: str, reach: Reachability, now: dt.datetime) -> Flow:
+def start(
+    prelead_id: str, reach: Reachability, now: dt.datetime, *, flow_id: str | None = None
+) -> Flow:
     """Begin with the first reachable channel, or end at once when none is."""
+    flow_id = flow_id or prelead_id
     channels = reach.channels()
     if not channels:
         return Flow(
             prelead_id=prelead_id,
+            id=flow_id,
             state=FlowState.DONE,
             remaining=(),
             channel=None,
@@ -129,6 +136,7 @@ def start(prelead_id: str, reach: Reachability, now: dt.datetime) -> Flow:
         )
     return Flow(
         prelead_id=prelead_id,
+        id=flow_id,
         state=FlowState.SENDING,
         remaining=channels[1:],
         channel=channels[0],
@@ -229,7 +237,13 @@ def _next_channel(flow: Flow, now: dt.datetime, reason: str) -> Flow:
 
 def _done(flow: Flow, outcome: Outcome, *, reason: str, rule: str | None) -> Flow:
     return attrs.evolve(
-        flow, state=FlowState.DONE, outcome=outcome, next_action_at=None, reason=reason, rule=rule
+        flow,
+        state=FlowState.DONE,
+        remaining=(),
+        outcome=outcome,
+        next_action_at=None,
+        reason=reason,
+        rule=rule,
     )
 
 
@@ -287,9 +301,16 @@ class SendingWindow:
                 code="invalid_sending_hours",
             )
         days = frozenset(weekdays)
-        if not days or not days <= set(range(1, 8)):
+        if not days:
             raise RuleViolation(
                 "Informe ao menos um dia da semana para envios, de 1 (segunda) a 7 (domingo).",
+                field="sending_weekdays",
+                code="invalid_sending_weekdays",
+            )
+        if not days <= set(range(1, 8)):
+            raise RuleViolation(
+                f"Dias de envio inválidos: {sorted(days - set(range(1, 8)))}. Use de 1 "
+                "(segunda) a 7 (domingo).",
                 field="sending_weekdays",
                 code="invalid_sending_weekdays",
             )
@@ -346,3 +367,42 @@ def next_delivery_status(current: DeliveryStatus, reported: DeliveryStatus) -> D
     if reported is DeliveryStatus.FAILED:
         return current if _PROGRESS[current] >= _PROGRESS[DeliveryStatus.DELIVERED] else reported
     return reported if _PROGRESS[reported] > _PROGRESS[current] else current
+
+
+# --- how a message names the company ----------------------------------------------------
+
+_MASKED_CPF = re.compile(r"\*{3}\.\*{3}\.\*{3}-\*{2}")
+#: The CNPJ root an MEI's name often starts with, as 12.345.678 or 12345678.
+_LEADING_ROOT = re.compile(r"^\s*\d{2}\.?\d{3}\.?\d{3}\s+")
+_LOWER_WORDS = frozenset({"de", "da", "do", "das", "dos", "e", "em", "para"})
+_KEEP_UPPER = frozenset({"ltda", "me", "epp", "eireli", "s/a", "sa", "mei"})
+
+
+def company_display_name(trade_name: str | None, legal_name: str | None) -> str | None:
+    """Return how a message names a company: its trade name, else a cleaned legal name.
+
+    The registry writes names in capitals, and an MEI's legal name carries its
+    CNPJ root and its owner's (masked) CPF. A message reads better, and looks
+    less like spam, as "Padaria Bom Pão" than as "12.345.678 ANA SILVA ***".
+    """
+    for name in (trade_name, legal_name):
+        if not name:
+            continue
+        cleaned = _LEADING_ROOT.sub("", _MASKED_CPF.sub("", name))
+        cleaned = re.sub(r"\s+", " ", cleaned).strip(" -.")
+        if cleaned:
+            return _title(cleaned)
+    return None
+
+
+def _title(name: str) -> str:
+    words = []
+    for index, word in enumerate(name.split(" ")):
+        lowered = word.lower()
+        if lowered in _KEEP_UPPER:
+            words.append(word.upper())
+        elif index > 0 and lowered in _LOWER_WORDS:
+            words.append(lowered)
+        else:
+            words.append(lowered[:1].upper() + lowered[1:])
+    return " ".join(words)

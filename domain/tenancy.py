@@ -113,7 +113,8 @@ DEFAULT_TIMEZONE = "America/Sao_Paulo"
 DEFAULT_TEMPLATES: dict[str, str] = {
     "whatsapp_intro": (
         "Olá! Aqui é {remetente}. Vimos que a {empresa} atua no seu segmento e temos "
-        "uma proposta que pode ajudar. Tem interesse em saber mais? Responda SIM ou NÃO."
+        "uma proposta que pode ajudar. Tem interesse em saber mais? Responda SIM ou NÃO. "
+        "Para não receber mais mensagens, responda SAIR."
     ),
     "sms_intro": (
         "{remetente}: temos uma proposta para a {empresa}. Tem interesse? Responda SIM. "

@@ -74,6 +74,7 @@ def _flow(row: asyncpg.Record) -> StoredFlow:
         cnpj=row["cnpj"],
         flow=Flow(
             prelead_id=str(row["prelead_id"]),
+            id=str(row["id"]),
             state=FlowState(row["state"]),
             remaining=tuple(Channel(value) for value in row["remaining"]),
             channel=None if row["channel"] is None else Channel(row["channel"]),
@@ -148,16 +149,17 @@ class PostgresQualification:
         tenant_id: str,
         selection_id: str,
         *,
+        job_id: str,
         orchestrator: str,
         total: int,
         actor: Actor,
         now: dt.datetime,
     ) -> str:
-        job_id = await self.conn.fetchval(
+        await self.conn.execute(
             """
-            INSERT INTO qualification_job (tenant_id, selection_id, state, orchestrator, total,
+            INSERT INTO qualification_job (id, tenant_id, selection_id, state, orchestrator, total,
                                            created_by, created_by_label, created_at, updated_at)
-            VALUES ($1, $2, 'running', $3, $4, $5, $6, $7, $7) RETURNING id
+            VALUES ($8, $1, $2, 'running', $3, $4, $5, $6, $7, $7)
             """,
             uuid.UUID(tenant_id),
             uuid.UUID(selection_id),
@@ -166,8 +168,9 @@ class PostgresQualification:
             _actor_uuid(actor),
             actor.label,
             now,
+            uuid.UUID(job_id),
         )
-        return str(job_id)
+        return job_id
 
     async def job(self, job_id: str, *, for_update: bool = False) -> Job | None:
         lock = " FOR UPDATE" if for_update else ""
@@ -196,6 +199,14 @@ class PostgresQualification:
             total_items=total,
         )
 
+    async def job_state_for_send(self, job_id: str) -> str | None:
+        # A share lock: pausing or cancelling (which update the row) waits for
+        # this transaction, and every step after the change sees it.
+        state: str | None = await self.conn.fetchval(
+            "SELECT state FROM qualification_job WHERE id = $1 FOR SHARE", uuid.UUID(job_id)
+        )
+        return state
+
     async def set_job_state(
         self, job_id: str, state: str, now: dt.datetime, *, finished: bool = False
     ) -> None:
@@ -213,7 +224,11 @@ class PostgresQualification:
         flows = await self.conn.fetchrow(
             """
             SELECT count(*) AS total,
-                   count(*) FILTER (WHERE state = 'in_review') AS in_review
+                   count(*) FILTER (WHERE state = 'in_review') AS in_review,
+                   min(next_action_at) FILTER (WHERE state = 'sending') AS next_send_at,
+                   (SELECT count(*) FROM message_send m
+                     WHERE m.flow_id IN (SELECT id FROM qualification_flow WHERE job_id = $1)
+                       AND m.state = 'sending') AS sending
               FROM qualification_flow WHERE job_id = $1
             """,
             key,
@@ -260,6 +275,8 @@ class PostgresQualification:
             replied=messages["replied"],
             in_review=flows["in_review"],
             outcomes={row["outcome"]: row["n"] for row in outcomes},
+            sending=flows["sending"],
+            next_send_at=flows["next_send_at"],
         )
 
     async def unfinished_flows(self, job_id: str) -> int:
@@ -276,8 +293,8 @@ class PostgresQualification:
             """
             INSERT INTO qualification_flow (
                 tenant_id, job_id, prelead_id, state, channel, remaining, attempt, next_action_at,
-                phone_encrypted, phone_hash, email_encrypted, email_hash)
-            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
+                phone_encrypted, phone_hash, email_encrypted, email_hash, id)
+            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
             """,
             [
                 (
@@ -293,6 +310,7 @@ class PostgresQualification:
                     new.phone_hash,
                     new.email_encrypted,
                     new.email_hash,
+                    uuid.UUID(new.flow.id),
                 )
                 for new in flows
             ],
@@ -335,6 +353,16 @@ class PostgresQualification:
             lease_until,
             now,
         )
+
+    async def wake_waiting_sends(self, now: dt.datetime, *, job_id: str | None) -> int:
+        condition = "" if job_id is None else " AND job_id = $2"
+        args: list[Any] = [now] if job_id is None else [now, uuid.UUID(job_id)]
+        woken: str = await self.conn.execute(
+            "UPDATE qualification_flow SET next_action_at = $1, lease_until = NULL "
+            f"WHERE state = 'sending' AND next_action_at > $1{condition}",
+            *args,
+        )
+        return int(woken.split()[-1])
 
     async def claim_due(
         self, job_id: str, now: dt.datetime, lease_until: dt.datetime, limit: int
@@ -715,11 +743,11 @@ class PostgresQualification:
         current_send = False
         if row["flow_id"] is not None:
             flow = await self.conn.fetchrow(
-                "SELECT state, channel, attempt, prelead_id FROM qualification_flow WHERE id = $1",
+                "SELECT id, state, channel, attempt FROM qualification_flow WHERE id = $1",
                 row["flow_id"],
             )
             if flow is not None and flow["state"] == "awaiting_reply":
-                key = f"qualify:{flow['prelead_id']}:{flow['channel']}:{flow['attempt']}"
+                key = f"qualify:{flow['id']}:{flow['channel']}:{flow['attempt']}"
                 current_send = key == row["idempotency_key"]
         return InteractionStatusChange(
             interaction_id=str(row["id"]),

@@ -65,7 +65,23 @@ def paths() -> dict[str, Any]:
                 "Ficam de fora os que já são leads, já estão em qualificação, pediram para não "
                 "ser contatados ou não têm celular nem e-mail válido; se nenhum sobra, 422 "
                 "(nothing_to_qualify). Sem saldo para todos, 409 (insufficient_credits) com "
-                "quantos o saldo cobre, e nada é reservado.",
+                'quantos o saldo cobre, e nada é reservado; com {"partial": true}, a '
+                "qualificação começa pelos pré-leads que o saldo cobre, na ordem da seleção.",
+                body={
+                    **obj(
+                        "Opções do início.",
+                        {
+                            "partial": {
+                                "type": "boolean",
+                                "description": "Começar pelos pré-leads que o saldo cobre.",
+                            }
+                        },
+                        required=[],
+                    ),
+                    "additionalProperties": False,
+                },
+                body_required=False,
+                body_example={"partial": False},
                 security="tenant",
                 parameters=[path_id("selection_id", "Identificador da seleção.")],
                 responses={
@@ -287,8 +303,10 @@ def paths() -> dict[str, Any]:
                 f"{verb}Unsubscribe",
                 _TAG,
                 "Descadastrar pelo link do e-mail",
-                "O link que vai em todo e-mail de qualificação (e o cabeçalho List-Unsubscribe, "
-                "com um clique). Responde uma página em português.",
+                "O link que vai em todo e-mail de qualificação. Abrir o link (GET) mostra uma "
+                "página com o botão de confirmação, sem descadastrar: leitores automáticos de "
+                "e-mail abrem todos os links. A confirmação (POST, também o clique único do "
+                "cabeçalho List-Unsubscribe) registra o descadastro na lista global.",
                 security="public",
                 parameters=[
                     {
@@ -324,6 +342,17 @@ def schemas() -> dict[str, Any]:
         {
             "total": integer("Pré-leads na execução.", minimum=0),
             "queued": integer("Sem mensagem enviada ainda.", minimum=0),
+            "sending": integer(
+                "Mensagens entregues ao provedor cujo resultado ainda não foi registrado; "
+                "saem mesmo depois de uma pausa.",
+                minimum=0,
+            ),
+            "next_send_at": {
+                "type": ["string", "null"],
+                "format": "date-time",
+                "description": "Quando vence o próximo envio em espera (por exemplo, a abertura "
+                "do horário de envio); null quando nenhum espera.",
+            },
             "sent": integer("Com ao menos uma mensagem enviada.", minimum=0),
             "delivered": integer("Com mensagem entregue.", minimum=0),
             "read": integer("Com mensagem lida.", minimum=0),

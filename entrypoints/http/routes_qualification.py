@@ -124,11 +124,17 @@ def register_routes(app: web.Application) -> None:
 
 async def handle_start(request: web.Request) -> web.Response:
     selection_id = path_uuid(request, "selection_id", what="Seleção")
+    partial = False
     if request.can_read_body:
         body = await read_json_object(request)
-        reject_unknown_keys(body, frozenset())
+        reject_unknown_keys(body, frozenset({"partial"}))
+        partial = body.get("partial", False)
+        if not isinstance(partial, bool):
+            raise invalid_field("partial", "O campo 'partial' deve ser true ou false.")
     qualification = await use_case(request, "qualification")
-    job = await qualification.start(actor_of(request), tenant_of(request), selection_id)
+    job = await qualification.start(
+        actor_of(request), tenant_of(request), selection_id, partial=partial
+    )
     return json_ok(job_json(job), status=202, headers={"Location": f"/v1/jobs/{job.id}"})
 
 
@@ -348,21 +354,36 @@ async def handle_host_opt_out(request: web.Request) -> web.Response:
 
 _PAGE = """<!doctype html>
 <html lang="pt-BR"><head><meta charset="utf-8"><title>{title}</title></head>
-<body><h1>{title}</h1><p>{text}</p></body></html>
+<body><h1>{title}</h1><p>{text}</p>{form}</body></html>
 """
+
+
+def _page(title: str, text: str, form: str = "") -> web.Response:
+    body = _PAGE.format(title=html.escape(title), text=html.escape(text), form=form)
+    return web.Response(text=body, content_type="text/html", charset="utf-8")
 
 
 async def handle_unsubscribe(request: web.Request) -> web.Response:
     token = request.match_info["token"]
-    qualification = await use_case(request, "qualification_replies")
-    if not await qualification.unsubscribe(token):
+    replies = await use_case(request, "qualification_replies")
+    if not replies.unsubscribe_link_valid(token):
         raise ProblemError(
             404,
             "unsubscribe_link_invalid",
             "Este link de descadastro não é válido. Responda ao e-mail com a palavra SAIR.",
         )
-    page = _PAGE.format(
-        title=html.escape("Descadastro confirmado"),
-        text=html.escape("Você não receberá mais e-mails desta empresa pelo Garimpo."),
+
+    # Opening the link only asks: mail scanners open every link of a message,
+    # and must not unsubscribe anyone. The button (and the one-click POST of
+    # mail clients, RFC 8058) does it.
+    if request.method == "GET":
+        return _page(
+            "Descadastro",
+            "Confirme para não receber mais mensagens enviadas pelo Garimpo neste endereço.",
+            '<form method="post"><button type="submit">Confirmar descadastro</button></form>',
+        )
+    await replies.unsubscribe(token)
+    return _page(
+        "Descadastro confirmado",
+        "Pronto: nenhuma empresa que usa o Garimpo enviará mais mensagens a este endereço.",
     )
-    return web.Response(text=page, content_type="text/html", charset="utf-8")

@@ -151,7 +151,11 @@ async def test_a_paused_job_sends_nothing_until_resumed(
 
 
 async def test_cancelling_releases_every_hold_and_frees_the_preleads(
-    api: ContractClient, qualification: Qualification, container: Container, database: str
+    api: ContractClient,
+    qualification: Qualification,
+    container: Container,
+    database: str,
+    meta_settings: Settings,
 ) -> None:
     tenant = await make_tenant(database, 3, container=container, credits=5)
     job_id = await start(api, tenant)
@@ -166,8 +170,11 @@ async def test_cancelling_releases_every_hold_and_frees_the_preleads(
     refused = await api.call("POST", f"/v1/jobs/{job_id}/pause", tenant.key)
     assert (refused.status, refused.body["code"]) == (409, "job_state_conflict")
 
-    # The pre-leads can be qualified again.
+    # The pre-leads can be qualified again, from WhatsApp: the new walk has keys of its own.
     assert await start(api, tenant) != job_id
+    await drive(qualification, tenant)
+    sent = [r for r in outbox(meta_settings) if r["tenant_id"] == tenant.id]
+    assert sorted(r["to"] for r in sent if r["channel"] == "whatsapp") == sorted(tenant.phones * 2)
 
 
 async def test_starting_without_credits_for_everyone_holds_nothing(
@@ -386,15 +393,20 @@ async def test_the_unsubscribe_link_stops_the_email_and_a_forged_one_is_refused(
     link = mail["variables"]["unsubscribe_url"]
     path = link[link.index("/v1/unsubscribe/") :]
 
+    # Opening the link (as a mail scanner would) only asks.
     page = await api.client.get(path)
     assert page.status == 200
-    assert "Descadastro confirmado" in await page.text()
+    assert 'method="post"' in await page.text()
+    job = await api.call("GET", f"/v1/jobs/{job_id}", tenant.key)
+    assert job.data["progress"]["classified"] == {}
+
+    # The button, or a mail client's one-click POST, confirms; a second one changes nothing.
+    for _click in range(2):
+        confirmed = await api.client.post(path, data=b"List-Unsubscribe=One-Click")
+        assert confirmed.status == 200
+        assert "Descadastro confirmado" in await confirmed.text()
     job = await api.call("GET", f"/v1/jobs/{job_id}", tenant.key)
     assert job.data["progress"]["classified"] == {"opt_out": 1}
-
-    # One click again (List-Unsubscribe-Post) changes nothing.
-    again = await api.client.post(path, data=b"List-Unsubscribe=One-Click")
-    assert again.status == 200
 
     forged = await api.client.get(path[:-4] + "0000")
     assert forged.status == 404
@@ -503,3 +515,59 @@ async def test_a_reply_to_the_tenants_own_number_is_the_tenants(
 
     listed = await api.call("GET", "/v1/qualification/unmatched", tenant.key)
     assert [item["body"] for item in listed.data] == ["Vi o anúncio de vocês"]
+
+
+async def test_a_partial_start_takes_the_preleads_the_balance_covers(
+    api: ContractClient, container: Container, database: str
+) -> None:
+    tenant = await make_tenant(database, 3, container=container, credits=2)
+    selection = await api.call(
+        "POST", "/v1/preleads/selections", tenant.key, {"cnpjs": tenant.cnpjs}
+    )
+    path = f"/v1/preleads/selections/{selection.data['id']}/qualify"
+
+    refused = await api.call("POST", path, tenant.key)
+    assert (refused.status, refused.body["code"]) == (409, "insufficient_credits")
+    assert "partial=true" in refused.body["detail"]
+
+    started = await api.call("POST", path, tenant.key, {"partial": True})
+    assert started.status == 202, started.body
+    assert started.data["total"] == 2
+    items = await api.call(
+        "GET", f"/v1/preleads/selections/{selection.data['id']}/items", tenant.key
+    )
+    assert [item["status"] for item in items.data] == ["qualifying", "qualifying", "selected"]
+
+
+async def test_a_yes_after_no_answer_still_qualifies(
+    api: ContractClient, qualification: Qualification, container: Container, database: str
+) -> None:
+    tenant = await make_tenant(database, 1, container=container, credits=3)
+    job_id = await start(api, tenant)
+    await drive(qualification, tenant)
+    for _channel in range(3):
+        await owner_execute(
+            database,
+            "UPDATE qualification_flow SET next_action_at = now() WHERE job_id = $1 "
+            "AND state = 'awaiting_reply'",
+            uuid.UUID(job_id),
+        )
+        await drive(qualification, tenant)
+    job = await api.call("GET", f"/v1/jobs/{job_id}", tenant.key)
+    assert job.data["progress"]["classified"] == {"no_answer": 1}
+
+    late = await api.call(
+        "POST",
+        "/v1/qualification/replies",
+        tenant.key,
+        {
+            "channel": "sms",
+            "from": tenant.phones[0][3:],
+            "body": "Desculpe a demora, tenho interesse",
+        },
+    )
+    assert late.data["outcome"] == "qualified"
+    leads = await api.call("GET", "/v1/leads", tenant.key)
+    assert [lead["cnpj"] for lead in leads.data] == tenant.cnpjs
+    balance = await (await provide(container.credits)).balance(tenant.id)
+    assert (balance.balance, balance.held) == (2, 0)

@@ -16,6 +16,7 @@ from domain.qualification import (
     Reachability,
     SendFailure,
     SendingWindow,
+    company_display_name,
     opted_out,
     replied,
     reply_waited_out,
@@ -81,6 +82,14 @@ def test_flow_retries_then_moves_on() -> None:
     assert flow.channel is Channel.SMS
     assert flow.reason == "send_failed"
     assert len(set(keys)) == MAX_SEND_ATTEMPTS
+
+
+def test_each_flow_of_a_prelead_has_its_own_keys() -> None:
+    first = start("p1", BOTH, NOW, flow_id="f1")
+    again = start("p1", BOTH, NOW, flow_id="f2")
+
+    assert first.idempotency_key == "qualify:f1:whatsapp:1"
+    assert again.idempotency_key != first.idempotency_key
 
 
 def test_idempotency_key_stable_per_attempt() -> None:
@@ -233,3 +242,21 @@ def test_window_definition_checked(args: tuple[object, ...], code: str) -> None:
     with pytest.raises(RuleViolation) as refused:
         SendingWindow.create(*args)  # type: ignore[arg-type]
     assert refused.value.code == code
+
+
+@pytest.mark.parametrize(
+    ("trade_name", "legal_name", "shown"),
+    [
+        ("PADARIA BOM PAO", "JOAO DA SILVA LTDA", "Padaria Bom Pao"),
+        (None, "ANA DE LIMA MOREIRA ***.***.***-**", "Ana de Lima Moreira"),
+        ("", "26.402.290 BEATRIZ ANTUNES COSTA", "Beatriz Antunes Costa"),
+        (None, "26402290 BEATRIZ ANTUNES COSTA ***.***.***-**", "Beatriz Antunes Costa"),
+        (None, "DISTRIBUIDORA SERRA AZUL LTDA", "Distribuidora Serra Azul LTDA"),
+        (None, "***.***.***-**", None),
+        (None, None, None),
+    ],
+)
+def test_messages_name_the_company_cleanly(
+    trade_name: str | None, legal_name: str | None, shown: str | None
+) -> None:
+    assert company_display_name(trade_name, legal_name) == shown
