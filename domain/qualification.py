@@ -338,7 +338,7 @@ class SendingWindow:
 
 
 class DeliveryStatus(enum.StrEnum):
-    """Where a sent message is, as the provider reports it."""
+    """The delivery status of a sent message, as the provider reports it."""
 
     QUEUED = "queued"
     SENT = "sent"

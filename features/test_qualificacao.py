@@ -34,8 +34,8 @@ scenarios("qualificacao.feature")
 
 HOST = Actor(type=ActorType.SYSTEM, label="host")
 _PREFIX = f"8{secrets.randbelow(100_000):05d}"
-#: The bakeries' mobiles, fixed per test run so the sandbox knows before it starts
-#: which one has no WhatsApp.
+#: The bakeries' mobiles, drawn once per test run, because the sandbox's list of
+#: numbers without WhatsApp is read when it starts.
 PHONES = {n: f"+55419{_PREFIX}{n:02d}" for n in (1, 2, 3)}
 
 

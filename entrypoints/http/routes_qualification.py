@@ -373,9 +373,9 @@ async def handle_unsubscribe(request: web.Request) -> web.Response:
             "Este link de descadastro não é válido. Responda ao e-mail com a palavra SAIR.",
         )
 
-    # Opening the link only asks: mail scanners open every link of a message,
-    # and must not unsubscribe anyone. The button (and the one-click POST of
-    # mail clients, RFC 8058) does it.
+    # Opening the link only shows the confirmation button, because mail
+    # scanners open every link of a message. The button, and the one-click
+    # POST of mail clients (RFC 8058), record the opt-out.
     if request.method == "GET":
         return _page(
             "Descadastro",
