@@ -370,7 +370,9 @@ class QualificationRepository(Protocol):
         received_at: dt.datetime,
     ) -> None: ...
 
-    async def unmatched(self, page: PageRequest) -> Page: ...
+    async def unmatched(self, page: PageRequest) -> Page:
+        """List the scope's tenant's unmatched replies; in a host scope, those of no tenant."""
+        ...
 
     async def add_opt_out(
         self, tenant_id: str | None, kind: str, value_hash: bytes, source: str

@@ -595,9 +595,14 @@ class QualificationReplies:
                 )
             return found
 
-    async def unmatched(self, actor: Actor, tenant_id: str, page: PageRequest) -> Page:
-        """List replies to the tenant's numbers from unknown senders, newest first."""
-        async with self._uow.tenant(tenant_id) as scope:
+    async def unmatched(self, actor: Actor, tenant_id: str | None, page: PageRequest) -> Page:
+        """List replies from unknown senders, newest first.
+
+        A tenant sees those that came to its numbers; the host (``tenant_id``
+        None) those that reached no tenant at all.
+        """
+        opened = self._uow.host() if tenant_id is None else self._uow.tenant(tenant_id)
+        async with opened as scope:
             found = await repository(scope).unmatched(page)
             if found.items:
                 await _audit_reading(
@@ -610,7 +615,18 @@ class QualificationReplies:
             return found
 
     def decrypt(self, token: bytes | None) -> str | None:
-        return None if token is None else self._cipher.decrypt(token)
+        """Return the clear text of a stored value; None when the current key cannot open it.
+
+        A value written under another key (one rotated out) stays unreadable
+        instead of failing the whole list it appears in.
+        """
+        if token is None:
+            return None
+        try:
+            return self._cipher.decrypt(token)
+        except ValueError:
+            log.warning("personal_data_unreadable")
+            return None
 
     async def review(
         self, actor: Actor, tenant_id: str, flow_id: str, outcome: Outcome
@@ -647,7 +663,7 @@ class QualificationReplies:
 
 
 async def _audit_reading(
-    scope: Scope, actor: Actor, tenant_id: str, action: str, detail: dict[str, Any]
+    scope: Scope, actor: Actor, tenant_id: str | None, action: str, detail: dict[str, Any]
 ) -> None:
     """LGPD: who read replies, which carry personal data, and when."""
     await scope.audit.record(

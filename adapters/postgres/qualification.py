@@ -816,11 +816,11 @@ class PostgresQualification:
         )
 
     async def unmatched(self, page: PageRequest) -> Page:
-        total = await self.conn.fetchval(
-            "SELECT count(*) FROM unmatched_reply WHERE tenant_id = app_tenant()"
-        )
+        # A tenant's scope lists its own; the host's, those no tenant claimed.
+        mine = "tenant_id IS NOT DISTINCT FROM app_tenant()"
+        total = await self.conn.fetchval(f"SELECT count(*) FROM unmatched_reply WHERE {mine}")
         rows = await self.conn.fetch(
-            "SELECT * FROM unmatched_reply WHERE tenant_id = app_tenant() "
+            f"SELECT * FROM unmatched_reply WHERE {mine} "
             "ORDER BY received_at DESC, id LIMIT $1 OFFSET $2",
             page.per_page,
             page.offset,

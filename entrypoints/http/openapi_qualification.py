@@ -222,6 +222,18 @@ def paths() -> dict[str, Any]:
                 responses=page_response("Uma página de respostas.", "UnmatchedReplyPage"),
             )
         },
+        "/v1/host/qualification/unmatched": {
+            "get": operation(
+                "listUnroutedReplies",
+                "Host",
+                "Listar respostas que não chegaram a nenhum tenant",
+                "Mensagens de remetentes desconhecidos enviadas a números que não são de nenhum "
+                "tenant, da mais nova para a mais antiga, para o operador olhar.",
+                security="host",
+                parameters=PAGE_PARAMETERS,
+                responses=page_response("Uma página de respostas.", "UnmatchedReplyPage"),
+            )
+        },
         "/v1/qualification/senders": {
             "get": operation(
                 "listQualificationSenders",
@@ -514,9 +526,13 @@ def schemas() -> dict[str, Any]:
             "id": text("Identificador.", fmt="uuid"),
             "provider": text("Provedor que entregou."),
             "channel": channel,
-            "from": text("Quem mandou."),
+            "from": text(
+                "Quem mandou; null quando a chave atual não abre o valor guardado.", nullable=True
+            ),
             "to": nullable_text,
-            "body": text("O texto."),
+            "body": text(
+                "O texto; null quando a chave atual não abre o valor guardado.", nullable=True
+            ),
             "received_at": timestamp,
         },
     )

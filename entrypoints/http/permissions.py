@@ -174,6 +174,7 @@ ROUTE_ACCESS: dict[tuple[str, str], Access] = {
     ("DELETE", "/v1/qualification/senders/{sender_id}"): tenant(P.SETTINGS_MANAGE),
     ("POST", "/v1/opt-outs"): tenant(P.LEADS_WRITE),
     ("POST", "/v1/host/opt-outs"): host(P.HOST_TENANTS_MANAGE),
+    ("GET", "/v1/host/qualification/unmatched"): host(P.HOST_TENANTS_READ),
     # The link in every e-mail: the signed token is the credential.
     ("GET", "/v1/unsubscribe/{token}"): PUBLIC,
     ("POST", "/v1/unsubscribe/{token}"): PUBLIC,

@@ -115,6 +115,7 @@ def register_routes(app: web.Application) -> None:
     app.router.add_delete("/v1/qualification/senders/{sender_id}", handle_remove_sender)
     app.router.add_post("/v1/opt-outs", handle_opt_out)
     app.router.add_post("/v1/host/opt-outs", handle_host_opt_out)
+    app.router.add_get("/v1/host/qualification/unmatched", handle_host_unmatched, allow_head=False)
     app.router.add_get("/v1/unsubscribe/{token}", handle_unsubscribe, allow_head=False)
     app.router.add_post("/v1/unsubscribe/{token}", handle_unsubscribe)
 
@@ -263,26 +264,29 @@ async def handle_review(request: web.Request) -> web.Response:
 
 
 async def handle_unmatched(request: web.Request) -> web.Response:
-    qualification = await use_case(request, "qualification_replies")
-    page = await qualification.unmatched(
-        actor_of(request), tenant_of(request), page_from_query(request)
-    )
+    return await _unmatched(request, tenant_of(request))
+
+
+async def handle_host_unmatched(request: web.Request) -> web.Response:
+    return await _unmatched(request, None)
+
+
+async def _unmatched(request: web.Request, tenant_id: str | None) -> web.Response:
+    replies = await use_case(request, "qualification_replies")
+    page = await replies.unmatched(actor_of(request), tenant_id, page_from_query(request))
 
     def render(item: UnmatchedReply) -> dict[str, Any]:
         return {
             "id": item.id,
             "provider": item.provider,
             "channel": item.channel.value,
-            "from": qualification.decrypt(item.sender_encrypted),
+            "from": replies.decrypt(item.sender_encrypted),
             "to": item.recipient,
-            "body": qualification.decrypt(item.body_encrypted),
+            "body": replies.decrypt(item.body_encrypted),
             "received_at": item.received_at.isoformat(),
         }
 
     return json_page(page, render)
-
-
-# --- sender pool ----------------------------------------------------------------------------
 
 
 async def handle_senders(request: web.Request) -> web.Response:

@@ -380,6 +380,13 @@ async def test_an_unknown_sender_is_kept_for_review(api: ContractClient, databas
     )
     assert [(row["provider"], row["channel"]) for row in kept] == [("meta", "whatsapp")]
 
+    # It reached no tenant, so the host is the one who sees it.
+    host_key = await create_host_key(database)
+    listed = await api.call("GET", "/v1/host/qualification/unmatched?per_page=200", host_key)
+    assert {"from": wa_id, "body": "Quem é?", "channel": "whatsapp"}.items() <= next(
+        item for item in listed.data if item["from"] == wa_id
+    ).items()
+
 
 # --- e-mail unsubscribe link and the host's list ---------------------------------------------
 
