@@ -135,6 +135,8 @@ class SenderNotFound(NotFound):
 class _PlannedSend:
     message: OutboundMessage
     flow: Flow
+    #: The tenant's wait for a reply, read with the rest of its settings before the send.
+    reply_wait: dt.timedelta
 
 
 def _now() -> dt.datetime:
@@ -241,9 +243,7 @@ class Qualification:
             )
             await repo.add_flows(tenant_id, job_id, [new for _, new in planned])
             await repo.set_prelead_status(prelead_ids, PreleadStatus.QUALIFYING, now)
-            job = await repo.job(job_id)
-            assert job is not None
-            job = attrs.evolve(job, progress=await repo.progress(job_id))
+            job = await _with_progress(repo, job_id)
 
         log.info(
             "qualification_started",
@@ -309,9 +309,7 @@ class Qualification:
                 await self._outcomes.conclude(
                     scope, tenant_id, stored, ended, actor, now, job_done=False
                 )
-            job = await repo.job(job_id)
-            assert job is not None
-            job = attrs.evolve(job, progress=await repo.progress(job_id))
+            job = await _with_progress(repo, job_id)
         log.info("qualification_cancelled", tenant_id=tenant_id, job_id=job_id)
         return job
 
@@ -331,9 +329,7 @@ class Qualification:
                         f"{_STATE_LABELS[state]}."
                     )
                 await repo.set_job_state(job_id, state, now)
-            job = await repo.job(job_id)
-            assert job is not None
-            job = attrs.evolve(job, progress=await repo.progress(job_id))
+            job = await _with_progress(repo, job_id)
         log.info(
             "qualification_job_state",
             tenant_id=tenant_id,
@@ -543,7 +539,7 @@ class Qualification:
                 now=now,
             )
             await repo.save_flow(flow_id, flow, now, lease_until=now + self._lease)
-            return _PlannedSend(message=message, flow=flow)
+            return _PlannedSend(message=message, flow=flow, reply_wait=settings.reply_wait)
 
     async def _settle_earlier_send(
         self,
@@ -666,7 +662,6 @@ class Qualification:
             repo = repository(scope)
             stored = await repo.flow(flow_id, for_update=True)
             assert stored is not None
-            tenant = await tenant_in(scope, tenant_id)
 
             if receipt is not None:
                 interaction_id = await repo.add_interaction(
@@ -714,7 +709,7 @@ class Qualification:
                 await repo.save_flow(flow_id, stored.flow, now)
                 return
             if receipt is not None:
-                flow = machine.sent(stored.flow, now, tenant.settings.qualification.reply_wait)
+                flow = machine.sent(stored.flow, now, planned.reply_wait)
             else:
                 assert error is not None
                 flow = machine.send_failed(stored.flow, error.failure, now)
@@ -782,6 +777,13 @@ class Qualification:
         async with self._uow.tenant(tenant_id) as scope:
             if not await repository(scope).remove_sender(sender_id):
                 raise SenderNotFound()
+
+
+async def _with_progress(repo: QualificationRepository, job_id: str) -> Job:
+    """Read a job known to exist, with its progress counted now."""
+    job = await repo.job(job_id)
+    assert job is not None
+    return attrs.evolve(job, progress=await repo.progress(job_id))
 
 
 def next_sending_moment(

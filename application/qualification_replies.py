@@ -183,8 +183,11 @@ class QualificationReplies:
             return [self._cipher.lookup_hash("email", sender.strip().lower())]
         digits = "".join(ch for ch in sender if ch.isdigit())
         if not sender.strip().startswith("+") and len(digits) in (10, 11):
-            # A Brazilian number written with its DDD but without the country code.
-            digits = "55" + digits
+            # A Brazilian number written with its DDD but without the country
+            # code: the contact checker reads it as one from Brazil.
+            e164 = self._checker.phone(sender).e164
+            if e164 is not None:
+                digits = e164.removeprefix("+")
         return [self._cipher.lookup_hash("phone", number) for number in whatsapp_candidates(digits)]
 
     async def _take_reply(

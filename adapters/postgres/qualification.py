@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import asyncpg
@@ -106,6 +106,42 @@ def _sender(row: asyncpg.Record) -> Sender:
     )
 
 
+def _due_step(row: asyncpg.Record) -> DueStep:
+    return DueStep(
+        flow_id=str(row["id"]),
+        job_id=str(row["job_id"]),
+        prelead_id=str(row["prelead_id"]),
+        action="send" if row["state"] == "sending" else "wait_over",
+        channel=None if row["channel"] is None else Channel(row["channel"]),
+        due_at=row["next_action_at"],
+    )
+
+
+def _review(row: asyncpg.Record) -> ReviewItem:
+    return ReviewItem(
+        flow_id=str(row["id"]),
+        job_id=str(row["job_id"]),
+        prelead_id=str(row["prelead_id"]),
+        cnpj=row["cnpj"],
+        channel=None if row["channel"] is None else Channel(row["channel"]),
+        rule=row["rule"],
+        reply_encrypted=row["content_encrypted"],
+        replied_at=row["occurred_at"],
+    )
+
+
+def _unmatched(row: asyncpg.Record) -> UnmatchedReply:
+    return UnmatchedReply(
+        id=str(row["id"]),
+        provider=row["provider"],
+        channel=Channel(row["channel"]),
+        sender_encrypted=row["sender_encrypted"],
+        body_encrypted=row["body_encrypted"],
+        recipient=row["recipient"],
+        received_at=row["received_at"],
+    )
+
+
 def _uuids(values: Sequence[str]) -> list[uuid.UUID]:
     return [uuid.UUID(value) for value in values]
 
@@ -113,6 +149,32 @@ def _uuids(values: Sequence[str]) -> list[uuid.UUID]:
 class PostgresQualification:
     def __init__(self, conn: asyncpg.Connection) -> None:
         self.conn = conn
+
+    async def _paged(
+        self,
+        columns: str,
+        source: str,
+        args: Sequence[Any],
+        page: PageRequest,
+        item: Callable[[asyncpg.Record], Any],
+        *,
+        order: str = "created_at DESC, id",
+    ) -> Page:
+        """Count the rows of ``source`` (its FROM and WHERE) and read one page of them."""
+        total = await self.conn.fetchval(f"SELECT count(*) {source}", *args)
+        limit, offset = len(args) + 1, len(args) + 2
+        rows = await self.conn.fetch(
+            f"SELECT {columns} {source} ORDER BY {order} LIMIT ${limit} OFFSET ${offset}",
+            *args,
+            page.per_page,
+            page.offset,
+        )
+        return Page(
+            items=tuple(item(row) for row in rows),
+            page=page.page,
+            per_page=page.per_page,
+            total_items=total,
+        )
 
     # --- jobs ---------------------------------------------------------------------
 
@@ -180,23 +242,14 @@ class PostgresQualification:
         return None if row is None else _job(row)
 
     async def jobs(self, page: PageRequest, selection_id: str | None) -> Page:
-        condition = "" if selection_id is None else " WHERE selection_id = $1"
-        args: list[Any] = [] if selection_id is None else [uuid.UUID(selection_id)]
-        total = await self.conn.fetchval(
-            f"SELECT count(*) FROM qualification_job{condition}", *args
-        )
-        rows = await self.conn.fetch(
-            f"SELECT {_JOB_COLUMNS} FROM qualification_job{condition} "
-            f"ORDER BY created_at DESC, id LIMIT ${len(args) + 1} OFFSET ${len(args) + 2}",
-            *args,
-            page.per_page,
-            page.offset,
-        )
-        return Page(
-            items=tuple(_job(row) for row in rows),
-            page=page.page,
-            per_page=page.per_page,
-            total_items=total,
+        if selection_id is None:
+            return await self._paged(_JOB_COLUMNS, "FROM qualification_job", (), page, _job)
+        return await self._paged(
+            _JOB_COLUMNS,
+            "FROM qualification_job WHERE selection_id = $1",
+            (uuid.UUID(selection_id),),
+            page,
+            _job,
         )
 
     async def job_state_for_send(self, job_id: str) -> str | None:
@@ -388,32 +441,19 @@ class PostgresQualification:
         return [str(row["id"]) for row in rows]
 
     async def due_steps(self, now: dt.datetime, page: PageRequest) -> Page:
-        due = """
+        return await self._paged(
+            "f.id, f.job_id, f.prelead_id, f.state, f.channel, f.next_action_at",
+            """
               FROM qualification_flow f
               JOIN qualification_job j ON j.id = f.job_id
              WHERE j.state = 'running' AND f.state IN ('sending', 'awaiting_reply')
                AND f.next_action_at <= $1
-        """
-        total = await self.conn.fetchval(f"SELECT count(*) {due}", now)
-        rows = await self.conn.fetch(
-            "SELECT f.id, f.job_id, f.prelead_id, f.state, f.channel, f.next_action_at "
-            f"{due} ORDER BY f.next_action_at, f.id LIMIT $2 OFFSET $3",
-            now,
-            page.per_page,
-            page.offset,
+            """,
+            (now,),
+            page,
+            _due_step,
+            order="f.next_action_at, f.id",
         )
-        steps = tuple(
-            DueStep(
-                flow_id=str(row["id"]),
-                job_id=str(row["job_id"]),
-                prelead_id=str(row["prelead_id"]),
-                action="send" if row["state"] == "sending" else "wait_over",
-                channel=None if row["channel"] is None else Channel(row["channel"]),
-                due_at=row["next_action_at"],
-            )
-            for row in rows
-        )
-        return Page(items=steps, page=page.page, per_page=page.per_page, total_items=total)
 
     async def live_flow_ids(self, job_id: str) -> list[str]:
         rows = await self.conn.fetch(
@@ -436,13 +476,10 @@ class PostgresQualification:
         return [str(row["id"]) for row in rows]
 
     async def reviews(self, page: PageRequest) -> Page:
-        total = await self.conn.fetchval(
-            "SELECT count(*) FROM qualification_flow WHERE state = 'in_review'"
-        )
-        rows = await self.conn.fetch(
+        return await self._paged(
+            "f.id, f.job_id, f.prelead_id, p.cnpj, f.channel, f.rule, "
+            "r.content_encrypted, r.occurred_at",
             """
-            SELECT f.id, f.job_id, f.prelead_id, p.cnpj, f.channel, f.rule,
-                   r.content_encrypted, r.occurred_at
               FROM qualification_flow f
               JOIN prelead p ON p.id = f.prelead_id
               LEFT JOIN LATERAL (
@@ -450,26 +487,12 @@ class PostgresQualification:
                     WHERE i.prelead_id = f.prelead_id AND i.direction = 'inbound'
                     ORDER BY occurred_at DESC LIMIT 1) r ON true
              WHERE f.state = 'in_review'
-             ORDER BY f.updated_at, f.id
-             LIMIT $1 OFFSET $2
             """,
-            page.per_page,
-            page.offset,
+            (),
+            page,
+            _review,
+            order="f.updated_at, f.id",
         )
-        items = tuple(
-            ReviewItem(
-                flow_id=str(row["id"]),
-                job_id=str(row["job_id"]),
-                prelead_id=str(row["prelead_id"]),
-                cnpj=row["cnpj"],
-                channel=None if row["channel"] is None else Channel(row["channel"]),
-                rule=row["rule"],
-                reply_encrypted=row["content_encrypted"],
-                replied_at=row["occurred_at"],
-            )
-            for row in rows
-        )
-        return Page(items=items, page=page.page, per_page=page.per_page, total_items=total)
 
     async def set_prelead_status(
         self, prelead_ids: Sequence[str], status: PreleadStatus, now: dt.datetime
@@ -596,17 +619,8 @@ class PostgresQualification:
         ]
 
     async def senders(self, page: PageRequest) -> Page:
-        total = await self.conn.fetchval("SELECT count(*) FROM sender_number")
-        rows = await self.conn.fetch(
-            "SELECT * FROM sender_number ORDER BY channel, created_at, id LIMIT $1 OFFSET $2",
-            page.per_page,
-            page.offset,
-        )
-        return Page(
-            items=tuple(_sender(row) for row in rows),
-            page=page.page,
-            per_page=page.per_page,
-            total_items=total,
+        return await self._paged(
+            "*", "FROM sender_number", (), page, _sender, order="channel, created_at, id"
         )
 
     async def add_sender(
@@ -817,27 +831,14 @@ class PostgresQualification:
 
     async def unmatched(self, page: PageRequest) -> Page:
         # A tenant's scope lists its own; the host's, those no tenant claimed.
-        mine = "tenant_id IS NOT DISTINCT FROM app_tenant()"
-        total = await self.conn.fetchval(f"SELECT count(*) FROM unmatched_reply WHERE {mine}")
-        rows = await self.conn.fetch(
-            f"SELECT * FROM unmatched_reply WHERE {mine} "
-            "ORDER BY received_at DESC, id LIMIT $1 OFFSET $2",
-            page.per_page,
-            page.offset,
+        return await self._paged(
+            "*",
+            "FROM unmatched_reply WHERE tenant_id IS NOT DISTINCT FROM app_tenant()",
+            (),
+            page,
+            _unmatched,
+            order="received_at DESC, id",
         )
-        items = tuple(
-            UnmatchedReply(
-                id=str(row["id"]),
-                provider=row["provider"],
-                channel=Channel(row["channel"]),
-                sender_encrypted=row["sender_encrypted"],
-                body_encrypted=row["body_encrypted"],
-                recipient=row["recipient"],
-                received_at=row["received_at"],
-            )
-            for row in rows
-        )
-        return Page(items=items, page=page.page, per_page=page.per_page, total_items=total)
 
     async def add_opt_out(
         self, tenant_id: str | None, kind: str, value_hash: bytes, source: str
