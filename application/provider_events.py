@@ -25,11 +25,11 @@ class InboundReply:
     provider_message_id: str
     #: The contact: E.164 number, a WhatsApp id (digits only) or an e-mail address.
     sender: str
-    #: The tenant's number or address that received it, when the provider says.
+    #: The tenant's number or address that received it, when the provider reports it.
     recipient: str | None
     body: str
     received_at: dt.datetime
-    #: The provider's id of the outbound message this answers, when the provider says.
+    #: The provider's id of the outbound message this replies to, when the provider reports it.
     in_reply_to: str | None = None
     #: True when the provider itself marked the message as an opt-out (Twilio's STOP).
     provider_opt_out: bool = False

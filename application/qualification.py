@@ -507,7 +507,7 @@ class Qualification:
 
             await repo.lock_sending()
             # The limits count sends by this time, so it is read once the lock
-            # is held: the provider sees the message right after the commit.
+            # is held, because the provider receives the message right after the commit.
             now = self._clock()
             zone = zoneinfo.ZoneInfo(tenant.settings.timezone)
             local_midnight = dt.datetime.combine(now.astimezone(zone).date(), dt.time(), zone)

@@ -294,7 +294,7 @@ class QualificationReplies:
         actor: Actor,
         now: dt.datetime,
     ) -> Flow:
-        """Apply a reply that came after its flow ended, or keep it where a person sees it.
+        """Apply a reply that came after its flow ended, or keep it for a person to read.
 
         After no_answer the walk is over but the contact answered it: the reply
         decides as it would have (a "sim" qualifies and is charged). After a
@@ -601,8 +601,8 @@ class QualificationReplies:
     async def unmatched(self, actor: Actor, tenant_id: str | None, page: PageRequest) -> Page:
         """List replies from unknown senders, newest first.
 
-        A tenant sees those that came to its numbers; the host (``tenant_id``
-        None) those that reached no tenant at all.
+        For a tenant, those that came to its numbers. For the host (``tenant_id``
+        None), those that reached no tenant at all.
         """
         opened = self._uow.host() if tenant_id is None else self._uow.tenant(tenant_id)
         async with opened as scope:

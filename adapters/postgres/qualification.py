@@ -254,7 +254,7 @@ class PostgresQualification:
 
     async def job_state_for_send(self, job_id: str) -> str | None:
         # A share lock: pausing or cancelling (which update the row) waits for
-        # this transaction, and every step after the change sees it.
+        # this transaction, and every later step reads the new state.
         state: str | None = await self.conn.fetchval(
             "SELECT state FROM qualification_job WHERE id = $1 FOR SHARE", uuid.UUID(job_id)
         )

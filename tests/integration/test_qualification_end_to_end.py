@@ -414,7 +414,7 @@ async def test_twenty_preleads_end_with_the_right_outcome_and_charge(world: Worl
 
     job = await eventually(finished, "the job to finish")
 
-    # --- outcomes, charges and holds -----------------------------------------------------
+    # --- outcomes, captures and releases -----------------------------------------------------
     outcomes = {
         row["cnpj"]: row["outcome"]
         for row in await world.sql(

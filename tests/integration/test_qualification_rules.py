@@ -139,7 +139,7 @@ def database(meta_settings: Settings) -> str:
 # --- pause, resume, cancel --------------------------------------------------------------
 
 
-async def test_a_paused_job_sends_nothing_until_resumed(
+async def test_paused_job_sends_nothing(
     api: ContractClient,
     qualification: Qualification,
     container: Container,
@@ -238,7 +238,7 @@ async def test_nothing_goes_out_outside_the_sending_window(
     assert ahead - dt.timedelta(minutes=2) < waited <= ahead
 
 
-async def test_an_opt_out_recorded_after_the_start_stops_the_send(
+async def test_opt_out_after_start_stops_send(
     api: ContractClient,
     qualification: Qualification,
     container: Container,
@@ -268,7 +268,7 @@ async def test_an_opt_out_recorded_after_the_start_stops_the_send(
     assert (twice.status, twice.data["added"]) == (200, False)
 
 
-async def test_the_sender_pool_and_the_daily_limit_hold(
+async def test_sender_pool_and_daily_limit_hold(
     api: ContractClient,
     qualification: Qualification,
     container: Container,
@@ -330,7 +330,7 @@ async def test_the_sender_pool_and_the_daily_limit_hold(
 # --- replies through Meta's webhook ---------------------------------------------------------
 
 
-async def test_a_meta_reply_without_the_ninth_digit_counts_once(
+async def test_meta_reply_without_ninth_digit_counts_once(
     api: ContractClient,
     qualification: Qualification,
     container: Container,
@@ -366,7 +366,7 @@ async def test_a_meta_reply_without_the_ninth_digit_counts_once(
     assert captures[0]["n"] == 1
 
 
-async def test_an_unknown_sender_is_kept_for_review(api: ContractClient, database: str) -> None:
+async def test_unknown_sender_reaches_the_host(api: ContractClient, database: str) -> None:
     async with FakeMeta() as meta:
         wa_id = f"55419{secrets.randbelow(10**8):08d}"
         payload = meta.inbound_payload(wa_id, "Quem é?")
@@ -380,7 +380,7 @@ async def test_an_unknown_sender_is_kept_for_review(api: ContractClient, databas
     )
     assert [(row["provider"], row["channel"]) for row in kept] == [("meta", "whatsapp")]
 
-    # It reached no tenant, so the host is the one who sees it.
+    # It reached no tenant, so it is listed for the host.
     host_key = await create_host_key(database)
     listed = await api.call("GET", "/v1/host/qualification/unmatched?per_page=200", host_key)
     assert {"from": wa_id, "body": "Quem é?", "channel": "whatsapp"}.items() <= next(
@@ -391,7 +391,7 @@ async def test_an_unknown_sender_is_kept_for_review(api: ContractClient, databas
 # --- e-mail unsubscribe link and the host's list ---------------------------------------------
 
 
-async def test_the_unsubscribe_link_stops_the_email_and_a_forged_one_is_refused(
+async def test_unsubscribe_link_confirms_then_stops_email(
     api: ContractClient,
     qualification: Qualification,
     container: Container,
@@ -430,7 +430,7 @@ async def test_the_unsubscribe_link_stops_the_email_and_a_forged_one_is_refused(
     assert (await forged.json())["code"] == "unsubscribe_link_invalid"
 
 
-async def test_the_host_records_a_global_opt_out(
+async def test_host_opt_out_is_global(
     api: ContractClient, container: Container, database: str
 ) -> None:
     host_key = await create_host_key(database)
@@ -450,7 +450,7 @@ async def test_the_host_records_a_global_opt_out(
     assert selection.data["flag_counts"] == {"opted_out": 1}
 
 
-async def test_the_tenants_quiet_hours_hold_even_inside_the_sending_hours(
+async def test_quiet_hours_hold_inside_sending_hours(
     api: ContractClient,
     qualification: Qualification,
     container: Container,
@@ -473,7 +473,7 @@ async def test_the_tenants_quiet_hours_hold_even_inside_the_sending_hours(
     assert dt.timedelta(hours=1, minutes=58) < waited <= dt.timedelta(hours=2)
 
 
-async def test_a_reply_from_an_unknown_number_waits_in_the_tenants_list(
+async def test_unknown_number_reply_is_listed_for_tenant(
     api: ContractClient, container: Container, database: str
 ) -> None:
     tenant = await make_tenant(database, 1, container=container)
@@ -498,7 +498,7 @@ async def test_a_reply_from_an_unknown_number_waits_in_the_tenants_list(
     assert again.data["duplicate"] is True
 
 
-async def test_a_reply_to_the_tenants_own_number_is_the_tenants(
+async def test_reply_to_own_number_routes_to_tenant(
     api: ContractClient, container: Container, database: str
 ) -> None:
     tenant = await make_tenant(database, 1, container=container)
@@ -529,7 +529,7 @@ async def test_a_reply_to_the_tenants_own_number_is_the_tenants(
     assert [item["body"] for item in listed.data] == ["Vi o anúncio de vocês"]
 
 
-async def test_a_partial_start_takes_the_preleads_the_balance_covers(
+async def test_partial_start_takes_covered_preleads(
     api: ContractClient, container: Container, database: str
 ) -> None:
     tenant = await make_tenant(database, 3, container=container, credits=2)
@@ -551,7 +551,7 @@ async def test_a_partial_start_takes_the_preleads_the_balance_covers(
     assert [item["status"] for item in items.data] == ["qualifying", "qualifying", "selected"]
 
 
-async def test_a_yes_after_no_answer_still_qualifies(
+async def test_late_yes_after_no_answer_qualifies(
     api: ContractClient, qualification: Qualification, container: Container, database: str
 ) -> None:
     tenant = await make_tenant(database, 1, container=container, credits=3)
